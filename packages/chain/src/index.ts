@@ -3,5 +3,3 @@ export { type Genesis, isChainId, LEDGER_LICENCES } from "./home/genesis.js";
 export { homePaths, initHome, isHomeInitialised, type LoadedHome, loadHome, writeFileAtomic } from "./home/home.js";
 export { LedgerService, parseListen } from "./ledger-service.js";
 export { LedgerNode } from "./node.js";
-export { STATE_PROOF_OP } from "./rpc/methods.js";
-export { stateKeys } from "./state/keys.js";

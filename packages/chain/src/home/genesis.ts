@@ -1,7 +1,7 @@
 import { isAccountAddress, Params } from "@daon/core";
 import { BaseAccount } from "cosmjs-types/cosmos/auth/v1beta1/auth";
 import { encodeUint64 } from "../state/app.js";
-import { stateKeys } from "../state/keys.js";
+import { stateKeys } from "@daon/core";
 
 export const LEDGER_LICENCES = [
   "liberation_v1",

@@ -6,6 +6,8 @@ import {
   QUERY_VERIFY_CONTENT,
   QueryVerifyContentRequest,
   QueryVerifyContentResponse,
+  STATE_PROOF_OP,
+  stateKeys,
   txHash,
 } from "@daon/core";
 import { BinaryReader, BinaryWriter } from "cosmjs-types/binary";
@@ -15,7 +17,6 @@ import { CommitmentProof } from "cosmjs-types/cosmos/ics23/v1/proofs";
 import { nodeId } from "../home/keys.js";
 import { hex, type LedgerNode } from "../node.js";
 import { BASE_ACCOUNT_TYPE, readAccount, readParams, type TxResult } from "../state/app.js";
-import { stateKeys } from "../state/keys.js";
 import type { StateReader } from "../state/ledger-state.js";
 import type { TxLocation } from "../store/ledger-store.js";
 import { base64, blockIdJson, blockJson, commitJson, headerJson, hexUpper, rfc3339, txResultJson } from "./json.js";
@@ -43,8 +44,6 @@ export interface Method {
   handle(node: LedgerNode, params: Params): Promise<unknown> | unknown;
 }
 
-/** The ICS-23 proof op type our state proofs carry in `abci_query` answers. */
-export const STATE_PROOF_OP = "ics23:smt";
 const ABCI_VERSION = "0.1.0";
 const COMET_VERSION = "0.38.17";
 const MAX_PER_PAGE = 100;

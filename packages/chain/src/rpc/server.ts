@@ -47,7 +47,7 @@ export class RpcServer {
     });
     this.#sockets = new WebSocketServer({ noServer: true, maxPayload: maxBodyBytes });
     this.#server.on("upgrade", (req, socket, head) => {
-      if (new URL(req.url ?? "/", "http://rpc").pathname !== "/websocket") return socket.destroy();
+      if (requestUrl(req)?.pathname !== "/websocket") return socket.destroy();
       this.#sockets.handleUpgrade(req, socket, head, (ws) => this.#serveSocket(ws));
     });
   }
@@ -69,10 +69,11 @@ export class RpcServer {
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? "/", "http://rpc");
+    const url = requestUrl(req);
+    if (!url) return send(res, 400, errorBody(-1, -32600, "Invalid Request", "malformed request URL"));
     if (req.method === "GET" && url.pathname !== "/") {
       const name = url.pathname.slice(1);
-      return send(res, 200, await this.#call(-1, name, uriParams(url.searchParams, methods[name])));
+      return send(res, 200, await this.#call(-1, name, uriParams(url.searchParams, methodNamed(name))));
     }
     if (req.method !== "POST") return send(res, 405, errorBody(-1, -32600, "Invalid Request", "use GET /<method> or POST JSON-RPC"));
     const body = await readBody(req, this.maxBodyBytes);
@@ -99,7 +100,7 @@ export class RpcServer {
     if (typeof method !== "string") return errorBody(rpcId, -32600, "Invalid Request", "method must be a string");
     let decoded: Params;
     try {
-      decoded = jsonParams(params, methods[method]);
+      decoded = jsonParams(params, methodNamed(method));
     } catch (error) {
       if (error instanceof RpcError) return errorBody(rpcId, error.code, error.message, error.data);
       throw error;
@@ -108,7 +109,7 @@ export class RpcServer {
   }
 
   async #call(id: JsonRpcId, name: string, params: Params | RpcError): Promise<object> {
-    const method = Object.hasOwn(methods, name) ? methods[name] : undefined;
+    const method = methodNamed(name);
     if (!method) return errorBody(id, -32601, "Method not found", `no method ${JSON.stringify(name.slice(0, 100))}`);
     if (params instanceof RpcError) return errorBody(id, params.code, params.message, params.data);
     try {
@@ -139,37 +140,62 @@ export class RpcServer {
     this.node.events.on("block", listener);
     ws.on("close", () => this.node.events.off("block", listener));
     ws.on("error", () => ws.terminate());
-    ws.on("message", async (raw) => {
-      let request: JsonRpcRequest;
-      try {
-        request = JSON.parse(raw.toString());
-      } catch {
-        return ws.send(JSON.stringify(errorBody(-1, -32700, "Parse error", "message is not JSON")));
-      }
-      const id: JsonRpcId = typeof request?.id === "string" || typeof request?.id === "number" ? request.id : -1;
-      const query = (request?.params as { query?: unknown } | undefined)?.query;
-      if (request?.method === "subscribe") {
-        try {
-          if (typeof query !== "string") throw invalidParams("query must be a string");
-          const conditions = parseQuery(query);
-          if (!conditions.some((c) => c.key === "tm.event" && c.op === "=")) throw invalidParams("query must name tm.event");
-          if (subscriptions.size >= MAX_SUBSCRIPTIONS_PER_CLIENT) throw invalidParams("too many subscriptions");
-          subscriptions.set(query, { id, conditions });
-          return ws.send(JSON.stringify(resultBody(id, {})));
-        } catch (error) {
-          return ws.send(JSON.stringify(errorBody(id, -32602, "Invalid params", (error as Error).message)));
-        }
-      }
-      if (request?.method === "unsubscribe") {
-        subscriptions.delete(String(query));
-        return ws.send(JSON.stringify(resultBody(id, {})));
-      }
-      if (request?.method === "unsubscribe_all") {
-        subscriptions.clear();
-        return ws.send(JSON.stringify(resultBody(id, {})));
-      }
-      ws.send(JSON.stringify(await this.#callJson(request)));
+    ws.on("message", (raw) => {
+      // A listener's rejection would be unhandled and end the process: answer it instead.
+      this.#onSocketMessage(ws, subscriptions, raw.toString()).catch(() => {
+        if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(errorBody(-1, -32603, "Internal error", "unexpected failure")));
+      });
     });
+  }
+
+  async #onSocketMessage(
+    ws: WebSocket,
+    subscriptions: Map<string, { id: JsonRpcId; conditions: Condition[] }>,
+    text: string,
+  ): Promise<void> {
+    let request: JsonRpcRequest;
+    try {
+      request = JSON.parse(text);
+    } catch {
+      return ws.send(JSON.stringify(errorBody(-1, -32700, "Parse error", "message is not JSON")));
+    }
+    const id: JsonRpcId = typeof request?.id === "string" || typeof request?.id === "number" ? request.id : -1;
+    const query = (request?.params as { query?: unknown } | undefined)?.query;
+    if (request?.method === "subscribe") {
+      try {
+        if (typeof query !== "string") throw invalidParams("query must be a string");
+        const conditions = parseQuery(query);
+        if (!conditions.some((c) => c.key === "tm.event" && c.op === "=")) throw invalidParams("query must name tm.event");
+        if (subscriptions.size >= MAX_SUBSCRIPTIONS_PER_CLIENT) throw invalidParams("too many subscriptions");
+        subscriptions.set(query, { id, conditions });
+        return ws.send(JSON.stringify(resultBody(id, {})));
+      } catch (error) {
+        return ws.send(JSON.stringify(errorBody(id, -32602, "Invalid params", (error as Error).message)));
+      }
+    }
+    if (request?.method === "unsubscribe") {
+      subscriptions.delete(String(query));
+      return ws.send(JSON.stringify(resultBody(id, {})));
+    }
+    if (request?.method === "unsubscribe_all") {
+      subscriptions.clear();
+      return ws.send(JSON.stringify(resultBody(id, {})));
+    }
+    ws.send(JSON.stringify(await this.#callJson(request)));
+  }
+}
+
+/** A method by its own name only: `constructor`, `__proto__` and the like are not methods. */
+function methodNamed(name: string): Method | undefined {
+  return Object.hasOwn(methods, name) ? methods[name] : undefined;
+}
+
+/** The request's URL, or undefined when it cannot be parsed (e.g. `GET //[`). */
+function requestUrl(req: IncomingMessage): URL | undefined {
+  try {
+    return new URL(req.url ?? "/", "http://rpc");
+  } catch {
+    return undefined;
   }
 }
 

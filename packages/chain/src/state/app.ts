@@ -1,6 +1,7 @@
 import {
   accountAddress,
   ContentRecord,
+  equalBytes,
   isAccountAddress,
   MsgNameSuccessor,
   MsgRegisterContent,
@@ -15,7 +16,7 @@ import { PubKey } from "cosmjs-types/cosmos/crypto/secp256k1/keys";
 import { SignMode } from "cosmjs-types/cosmos/tx/signing/v1beta1/signing";
 import { AuthInfo, SignDoc, TxBody, TxRaw } from "cosmjs-types/cosmos/tx/v1beta1/tx";
 import { registry, sdk, TxError } from "./errors.js";
-import { stateKeys } from "./keys.js";
+import { stateKeys } from "@daon/core";
 import { type LedgerState, StateOverlay, type StateReader } from "./ledger-state.js";
 
 export const SECP256K1_PUBKEY_TYPE = "/cosmos.crypto.secp256k1.PubKey";
@@ -197,6 +198,9 @@ export class RegistryApp {
     } catch (error) {
       throw sdk.txDecode(`tx parse error: ${(error as Error).message}`);
     }
+    // As the SDK's ADR-027 check: TxRaw's bytes are exactly its canonical encoding, so the
+    // signed content cannot be re-framed (wrong wire type, long varint) under another tx hash.
+    if (!equalBytes(TxRaw.encode(envelope).finish(), raw)) throw sdk.txDecode("tx parse error: TxRaw is not canonically encoded (ADR-027)");
     if (body.messages.length === 0) throw sdk.invalidRequest("must contain at least one message");
     if (envelope.signatures.length !== 1 || authInfo.signerInfos.length !== 1) {
       throw sdk.unauthorized("a tx carries exactly one signer and one signature");

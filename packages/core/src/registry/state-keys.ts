@@ -1,4 +1,4 @@
-/** Where each kind of state lives; these strings are hashed into the app hash, so they never change. */
+/** Where each kind of ledger state lives; these strings are hashed into the app hash, so they never change. */
 export const stateKeys = {
   account: (address: string) => `acc/${address}`,
   record: (ledgerContentHash: string) => `cr/${ledgerContentHash}`,
