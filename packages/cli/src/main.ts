@@ -57,6 +57,7 @@ program
   .command("up")
   .description("run everything in one process (creates an embedded test deployment first if there is none)")
   .option("--state-dir <dir>", "state directory (default ./data)")
+  .option("--rpc-laddr <addr>", "override the ledger's config.toml rpc.laddr")
   .action(async (options) => {
     const deployment = deploymentPaths({ envFile: program.opts().envFile, stateDir: options.stateDir });
     if (!existsSync(deployment.envFile)) {
@@ -64,7 +65,7 @@ program
       const created = await initDeployment(deployment, { profile: "embedded", test: true });
       log(`created test chain ${created.chainId}; API wallet ${created.walletAddress}`);
     }
-    const service = await startNode(deployment.nodeHome, undefined, log);
+    const service = await startNode(deployment.nodeHome, options.rpcLaddr, log);
     log(`ready: ledger RPC ${service.rpcUrl} (try: curl -s ${service.rpcUrl}/status)`);
     process.exitCode = await runUntilSignalled(service, log);
   });
