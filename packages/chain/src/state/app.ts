@@ -9,7 +9,6 @@ import {
   Params,
   txHash,
 } from "@daon/core";
-import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { BaseAccount } from "cosmjs-types/cosmos/auth/v1beta1/auth";
 import { PubKey } from "cosmjs-types/cosmos/crypto/secp256k1/keys";
@@ -18,6 +17,7 @@ import { AuthInfo, SignDoc, TxBody, TxRaw } from "cosmjs-types/cosmos/tx/v1beta1
 import { registry, sdk, TxError } from "./errors.js";
 import { stateKeys } from "@daon/core";
 import { type LedgerState, StateOverlay, type StateReader } from "./ledger-state.js";
+import { Secp256k1Verifier } from "./signatures.js";
 
 export const SECP256K1_PUBKEY_TYPE = "/cosmos.crypto.secp256k1.PubKey";
 export const BASE_ACCOUNT_TYPE = "/cosmos.auth.v1beta1.BaseAccount";
@@ -26,6 +26,7 @@ const CONTENT_HASH = /^sha256:[0-9a-f]{64}$/;
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 const MAX_MEMO = 256;
 const MAX_OWNER = 128;
+const MAX_VERIFIED_CACHE = 100_000;
 
 /** Gas is bounded though the chain charges no fees: it caps the work one tx or block may ask for. */
 export const gasSchedule = { perTx: 10_000n, perByte: 10n, perMessage: 2_000n, maxPerTx: 50_000_000n } as const;
@@ -106,6 +107,10 @@ function attributes(values: Record<string, string>): TxEvent["attributes"] {
  * A pure function of state and block: no clock, randomness or I/O (time comes from the block).
  */
 export class RegistryApp {
+  readonly #signatures = new Secp256k1Verifier();
+  /** Sign docs already verified: a tx checked at admission is not verified again when delivered. */
+  readonly #verified = new Set<string>();
+
   constructor(
     private readonly chainId: string,
     /** Chain IDs this deployment used before: a tx signed for one of them is named as such. */
@@ -284,11 +289,14 @@ export class RegistryApp {
       chainId,
       accountNumber,
     }).finish();
-    try {
-      return tx.signature.length === 64 && secp256k1.verify(tx.signature, signDoc, tx.publicKey);
-    } catch {
-      return false;
+    const id = `${bytesToHex(txHash(signDoc))}:${bytesToHex(tx.signature)}:${bytesToHex(tx.publicKey)}`;
+    if (this.#verified.has(id)) return true;
+    const valid = this.#signatures.verify(tx.signature, signDoc, tx.publicKey);
+    if (valid) {
+      if (this.#verified.size >= MAX_VERIFIED_CACHE) this.#verified.clear();
+      this.#verified.add(id);
     }
+    return valid;
   }
 
   #runMessages(state: StateOverlay, ctx: BlockContext, tx: DecodedTx): TxEvent[] {
