@@ -252,7 +252,9 @@ export class LedgerNode {
     const appHash = this.#state.apply(changes);
     const txHashes = pending.map((tx) => tx.hash);
     const head: CommittedHead = { height, appHash: hex(appHash), blockHash: hex(blockId.hash), signedHeight: height };
-    await this.store.commitBlock({ height, block, blockId, commit, results, txHashes, stateChanges: changes, head });
+    // The first block's batch also persists the genesis state: a restart rebuilds the whole state from the store.
+    const stateChanges = this.#head.height === 0 ? new Map([...genesisState(this.home.genesis), ...changes]) : changes;
+    await this.store.commitBlock({ height, block, blockId, commit, results, txHashes, stateChanges, head });
     await writeFileAtomic(this.home.paths.validatorState, `${JSON.stringify({ height: String(height), round: 0, step: 3 }, null, 2)}\n`);
 
     this.#head = head;

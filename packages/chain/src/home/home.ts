@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { chmod, mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { chmod, mkdir, open, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { type NodeConfig, defaultConfig, parseConfig, renderConfig } from "./config.js";
 import { type Genesis, newGenesis, validateGenesis } from "./genesis.js";
@@ -28,11 +28,17 @@ export interface LoadedHome {
   nodeKey: NodeKeyFile;
 }
 
-/** Writes a file so that a crash leaves either the old or the new content, never half of it. */
+/** Writes a file so that a crash or power loss leaves either the old or the new content, never half of it. */
 export async function writeFileAtomic(path: string, content: string, mode = 0o600): Promise<void> {
   const partial = `${path}.partial`;
-  await writeFile(partial, content, { mode });
-  await chmod(partial, mode);
+  const file = await open(partial, "w", mode);
+  try {
+    await file.writeFile(content);
+    await file.chmod(mode);
+    await file.sync();
+  } finally {
+    await file.close();
+  }
   await rename(partial, path);
 }
 
