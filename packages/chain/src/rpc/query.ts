@@ -17,7 +17,9 @@ export class QueryError extends Error {}
 export function parseQuery(query: string): Condition[] {
   if (typeof query !== "string" || query.trim() === "") throw new QueryError("query is empty");
   if (query.length > MAX_QUERY_LENGTH) throw new QueryError(`query longer than ${MAX_QUERY_LENGTH} characters`);
-  const parts = splitOnAnd(query);
+  // The runbook's shell quoting delivers its query wrapped in single quotes; such a query means its inside.
+  const unwrapped = /^'([^']+)'$/.exec(query.trim())?.[1] ?? query;
+  const parts = splitOnAnd(unwrapped);
   if (parts.length > MAX_CONDITIONS) throw new QueryError(`more than ${MAX_CONDITIONS} conditions`);
   return parts.map((part) => {
     const match = CONDITION.exec(part);

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { CommittedBlock, LedgerNode } from "../node.js";
 import { base64, blockIdJson, blockJson, txResultJson } from "./json.js";
@@ -17,6 +18,7 @@ interface JsonRpcRequest {
 
 const MAX_URL_BYTES = 1_048_576;
 const MAX_SUBSCRIPTIONS_PER_CLIENT = 16;
+const BODY_DRAIN_FACTOR = 16;
 
 const errorBody = (id: JsonRpcId, code: number, message: string, data = "") => ({ jsonrpc: "2.0", id, error: { code, message, data } });
 const resultBody = (id: JsonRpcId, result: unknown) => ({ jsonrpc: "2.0", id, result });
@@ -37,17 +39,10 @@ export class RpcServer {
     this.#server = createServer({ maxHeaderSize: MAX_URL_BYTES, requestTimeout: 30_000, keepAliveTimeout: 65_000 }, (req, res) => {
       this.#handle(req, res).catch(() => send(res, 500, errorBody(-1, -32603, "Internal error", "unexpected failure")));
     });
-    this.#server.on("clientError", (_error, socket) => {
-      if (socket.writable) {
-        const body = JSON.stringify(errorBody(-1, -32600, "Invalid Request", "malformed HTTP request"));
-        socket.end(
-          `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-        );
-      } else socket.destroy();
-    });
+    this.#server.on("clientError", (_error, socket) => refuse(socket, "malformed HTTP request"));
     this.#sockets = new WebSocketServer({ noServer: true, maxPayload: maxBodyBytes });
     this.#server.on("upgrade", (req, socket, head) => {
-      if (requestUrl(req)?.pathname !== "/websocket") return socket.destroy();
+      if (requestUrl(req)?.pathname !== "/websocket") return refuse(socket, "WebSocket connections are served at /websocket");
       this.#sockets.handleUpgrade(req, socket, head, (ws) => this.#serveSocket(ws));
     });
   }
@@ -77,7 +72,12 @@ export class RpcServer {
     }
     if (req.method !== "POST") return send(res, 405, errorBody(-1, -32600, "Invalid Request", "use GET /<method> or POST JSON-RPC"));
     const body = await readBody(req, this.maxBodyBytes);
-    if (body === undefined) return send(res, 413, errorBody(-1, -32600, "Invalid Request", `body larger than ${this.maxBodyBytes} bytes`));
+    if (body === "aborted") return;
+    if (typeof body === "string") {
+      // An unread rest of the body would be parsed as the next request: close unless it was drained.
+      if (body === "too large, not drained") res.setHeader("Connection", "close");
+      return send(res, 413, errorBody(-1, -32600, "Invalid Request", `body larger than ${this.maxBodyBytes} bytes`));
+    }
     let parsed: unknown;
     try {
       parsed = JSON.parse(body.toString("utf8"));
@@ -185,6 +185,17 @@ export class RpcServer {
   }
 }
 
+/** Answers what the HTTP layer cannot route (400, JSON-RPC -32600) and closes the connection. */
+function refuse(socket: Duplex, data: string): void {
+  // An upgrade socket has no error listener of node's left: a reset would otherwise end the process.
+  socket.on("error", () => socket.destroy());
+  if (!socket.writable) return void socket.destroy();
+  const body = JSON.stringify(errorBody(-1, -32600, "Invalid Request", data));
+  socket.end(
+    `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
 /** A method by its own name only: `constructor`, `__proto__` and the like are not methods. */
 function methodNamed(name: string): Method | undefined {
   return Object.hasOwn(methods, name) ? methods[name] : undefined;
@@ -233,18 +244,28 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) {
-      req.resume();
-      return undefined;
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
+/**
+ * The body, or why not: a body over `limit` is read on to its end and dropped (up to
+ * BODY_DRAIN_FACTOR × limit) so a keep-alive connection stays in step; past that it is left unread.
+ */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | "too large" | "too large, not drained" | "aborted"> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) chunks.push(chunk);
+      else if (size > limit * BODY_DRAIN_FACTOR) {
+        req.off("data", onData);
+        req.pause();
+        resolve("too large, not drained");
+      }
+    };
+    req.on("data", onData);
+    req.on("end", () => resolve(size > limit ? "too large" : Buffer.concat(chunks)));
+    req.on("close", () => resolve("aborted"));
+    req.on("error", reject);
+  });
 }
 
 /** URI arguments as CometBFT reads them: strings quoted, bytes as 0x-hex or quoted, numbers bare. */
