@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 import { existsSync } from "node:fs";
 import { Command, Option } from "commander";
+import { ApiService, ConfigError, loadConfig } from "@daon/api";
 import { initDeployment } from "./commands/init.js";
 import { runUntilSignalled, startNode } from "./commands/node.js";
-import { deploymentPaths, UsageError } from "./deployment.js";
+import { type Deployment, deploymentPaths, readEnv, UsageError } from "./deployment.js";
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -65,12 +66,30 @@ program
       const created = await initDeployment(deployment, { profile: "embedded", test: true });
       log(`created test chain ${created.chainId}; API wallet ${created.walletAddress}`);
     }
-    const service = await startNode(deployment.nodeHome, options.rpcLaddr, log);
-    log(`ready: ledger RPC ${service.rpcUrl} (try: curl -s ${service.rpcUrl}/status)`);
-    process.exitCode = await runUntilSignalled(service, log);
+    const node = await startNode(deployment.nodeHome, options.rpcLaddr, log);
+    const api = await ApiService.start(apiConfig(deployment, { CHAIN_RPC: node.rpcUrl }));
+    log(`ready: API ${api.url} (docs ${api.url}/docs), ledger RPC ${node.rpcUrl}`);
+    process.exitCode = await runUntilSignalled({ stop: async () => (await api.stop(), await node.stop()) }, log);
   });
+
+program
+  .command("api")
+  .description("run the HTTP API alone, against the ledger node at CHAIN_RPC")
+  .option("--port <port>", "listen port (default PORT or 3000)")
+  .action(async (options) => {
+    const deployment = deploymentPaths({ envFile: program.opts().envFile });
+    const api = await ApiService.start(apiConfig(deployment, options.port ? { PORT: options.port } : {}));
+    log(`ready: API ${api.url} against ledger ${api.config.CHAIN_RPC}`);
+    process.exitCode = await runUntilSignalled(api, log);
+  });
+
+/** API settings: `.env`, then the process environment, then what the command knows. */
+function apiConfig(deployment: Deployment, overrides: Record<string, string>) {
+  const fromFile = existsSync(deployment.envFile) ? readEnv(deployment.envFile) : {};
+  return loadConfig({ DAON_STATE_DIR: deployment.stateDir, ...fromFile, ...process.env, ...overrides });
+}
 
 program.parseAsync().catch((error: Error) => {
   log(`daon: ${error.message}`);
-  process.exitCode = error instanceof UsageError ? 2 : 1;
+  process.exitCode = error instanceof UsageError || error instanceof ConfigError ? 2 : 1;
 });

@@ -3,6 +3,7 @@ export * from "./blocks/comet-json.js";
 export * from "./blocks/hashing.js";
 export * from "./blocks/merkle.js";
 export * from "./content/index.js";
+export * from "./proofs/proof-bundle.js";
 export * from "./proofs/registration-proof.js";
 export * from "./proofs/state-tree.js";
 export * from "./proofs/verify.js";

@@ -1,0 +1,155 @@
+import cors from "@fastify/cors";
+import helmet from "@fastify/helmet";
+import rateLimit from "@fastify/rate-limit";
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import Fastify, { type FastifyError } from "fastify";
+import type { Redis } from "ioredis";
+import type { Logger } from "pino";
+import type { ApiConfig } from "../config/config.js";
+import { ApiError, envelope } from "./errors.js";
+import { rateLimitStore } from "./rate-limit-store.js";
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const JSON_BODY_LIMIT = 1024 * 1024;
+
+/** Errors that mean the database is unreachable rather than that the request was wrong. */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const e = error as { code?: string; message?: string };
+  return (
+    ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "57P01", "57P02", "57P03", "08000", "08001", "08003", "08006"].includes(e?.code ?? "") ||
+    /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|ECONNREFUSED/i.test(
+      e?.message ?? "",
+    )
+  );
+}
+
+/** The Fastify instance with the API's cross-cutting behaviour; features register as plugins. */
+export async function createHttpApp(config: ApiConfig, logger: Logger, redis: Redis | undefined) {
+  const app = Fastify({
+    loggerInstance: logger,
+    bodyLimit: JSON_BODY_LIMIT,
+    trustProxy: config.TRUST_PROXY.split(",")
+      .map((s) => s.trim())
+      .filter(Boolean),
+    requestIdHeader: false,
+    genReqId: (request) => {
+      const given = request.headers["x-request-id"];
+      return typeof given === "string" && REQUEST_ID.test(given) ? given : crypto.randomUUID();
+    },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", allErrors: true } },
+    routerOptions: { maxParamLength: 256 },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // JSON, and raw bytes for files; any other type is refused with 415.
+  app.removeContentTypeParser("text/plain");
+  app.addContentTypeParser("application/octet-stream", { parseAs: "buffer" }, (_request, body, done) => done(null, body));
+  app.addHook("onRequest", async (request, reply) => {
+    reply.header("X-Request-Id", request.id);
+  });
+
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: { defaultSrc: ["'self'"], scriptSrc: ["'self'"], styleSrc: ["'self'", "'unsafe-inline'"], imgSrc: ["'self'", "data:"] },
+    },
+    frameguard: { action: "deny" },
+    referrerPolicy: { policy: "no-referrer" },
+    hsts: config.NODE_ENV === "production" ? { maxAge: 31_536_000, includeSubDomains: true } : false,
+    crossOriginEmbedderPolicy: false,
+  });
+  const origins = config.ALLOWED_ORIGINS.split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  await app.register(cors, {
+    origin: origins,
+    credentials: false,
+    exposedHeaders: ["X-Request-Id", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"],
+  });
+  await app.register(rateLimit, {
+    global: true,
+    max: config.RATE_LIMIT_MAX,
+    timeWindow: config.RATE_LIMIT_WINDOW_MS,
+    store: rateLimitStore(redis, (error) => logger.warn({ err: error }, "rate limits fall back to memory: Redis unavailable")),
+    allowList: (request) => !request.url.startsWith("/api/v1"),
+    enableDraftSpec: true,
+    errorResponseBuilder: (_request, context) =>
+      new ApiError(
+        429,
+        "RATE_LIMITED",
+        `too many requests; retry in ${Math.ceil(context.ttl / 1000)} s`,
+        { limit: context.max },
+        { "Retry-After": String(Math.ceil(context.ttl / 1000)) },
+      ),
+  });
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.1.0",
+      info: {
+        title: "DAON API",
+        version: "1",
+        description: "Register creative works on the DAON ledger and prove who registered them first.",
+      },
+      tags: [{ name: "content" }, { name: "operations" }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: "/docs", uiConfig: { deepLinking: false } });
+  app.get("/api/v1/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send(envelope("NOT_FOUND", `no route ${request.method} ${request.url.split("?")[0].slice(0, 200)}`, request.id));
+  });
+
+  app.setErrorHandler((error: FastifyError | ApiError, request, reply) => {
+    if (error instanceof ApiError) {
+      reply.headers(error.headers);
+      if (error.statusCode === 429) reply.header("Retry-After", error.headers["Retry-After"] ?? "60");
+      return reply.code(error.statusCode).send(envelope(error.code, error.message, request.id, error.details));
+    }
+    if ((error as FastifyError).validation) {
+      const where = (error as FastifyError).validationContext ?? "body";
+      const fields = (error as FastifyError).validation!.map((v) => {
+        const missing = (v.params as { missingProperty?: string })?.missingProperty;
+        const path = [where, ...v.instancePath.split("/").filter(Boolean), ...(missing ? [missing] : [])].join(".");
+        return { field: path, message: v.message ?? "is invalid" };
+      });
+      return reply
+        .code(400)
+        .send(envelope("VALIDATION_ERROR", fields.map((f) => `${f.field} ${f.message}`).join("; "), request.id, { fields }));
+    }
+    const code = (error as FastifyError).code;
+    if (code === "FST_ERR_CTP_BODY_TOO_LARGE") {
+      return reply.code(413).send(
+        envelope("PAYLOAD_TOO_LARGE", "the request body is too large", request.id, {
+          limit: reply.routeOptions.bodyLimit ?? JSON_BODY_LIMIT,
+        }),
+      );
+    }
+    if (code === "FST_ERR_CTP_INVALID_MEDIA_TYPE")
+      return reply
+        .code(415)
+        .send(envelope("UNSUPPORTED_MEDIA_TYPE", "send application/json or, for files, application/octet-stream", request.id));
+    if (code === "FST_ERR_CTP_EMPTY_JSON_BODY" || code === "FST_ERR_CTP_INVALID_JSON_BODY" || error instanceof SyntaxError) {
+      return reply.code(400).send(envelope("MALFORMED_JSON", "the body is not valid JSON", request.id));
+    }
+    if (isDatabaseUnavailable(error)) {
+      request.log.warn({ err: error }, "database unavailable");
+      return reply
+        .code(503)
+        .header("Retry-After", "5")
+        .send(envelope("SERVICE_UNAVAILABLE", "the database is unavailable; try again shortly", request.id, { dependency: "database" }));
+    }
+    const status = (error as FastifyError).statusCode;
+    if (status && status >= 400 && status < 500) {
+      return reply
+        .code(status)
+        .send(envelope(status === 415 ? "UNSUPPORTED_MEDIA_TYPE" : "VALIDATION_ERROR", "the request could not be read", request.id));
+    }
+    request.log.error({ err: error }, "request failed");
+    return reply.code(500).send(envelope("INTERNAL_ERROR", "something went wrong; the request id identifies it in the logs", request.id));
+  });
+
+  return app;
+}
+
+export type HttpApp = Awaited<ReturnType<typeof createHttpApp>>;

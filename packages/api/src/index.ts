@@ -1,0 +1,2 @@
+export { ApiService, type ApiServiceOptions } from "./api-service.js";
+export { type ApiConfig, ConfigError, loadConfig } from "./config/config.js";

@@ -1,0 +1,178 @@
+import { createHash } from "node:crypto";
+import { fromLedgerHash, licenceFromLedger, MsgRegisterContent } from "@daon/core";
+import { TxBody, TxRaw } from "cosmjs-types/cosmos/tx/v1beta1/tx";
+import type { Kysely } from "kysely";
+import type { Logger } from "pino";
+import type { Database } from "../db/schema.js";
+import { opaqueId } from "../registrations/registration.js";
+import type { Confirmations } from "./confirmations.js";
+import type { LedgerClient } from "./ledger-client.js";
+
+const INTERVAL_MS = 200;
+const MAX_BLOCKS_PER_CYCLE = 50;
+
+interface Registered {
+  ledgerHash: string;
+  license: string;
+  aiTrainingPolicy: string;
+  owner: string;
+  creator: string;
+  fingerprint: string;
+  platform: string;
+}
+
+/**
+ * Follows committed blocks into the read model: registrations become confirmed with their
+ * height, tx and block time, in one database transaction per block together with the cursor.
+ */
+export class Indexer {
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #stopped = true;
+  indexedHeight = 0;
+  ledgerHeight = 0;
+  lastError: string | undefined;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly ledger: LedgerClient,
+    private readonly log: Logger,
+    private readonly confirmations: Confirmations,
+  ) {}
+
+  start(): void {
+    this.#stopped = false;
+    this.#schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    await this.#running;
+  }
+
+  /** Reads the ledger up to its current height once; the batcher's shutdown flush waits on it. */
+  async catchUp(): Promise<void> {
+    await this.#running;
+    await this.#cycle();
+  }
+
+  #schedule(delay: number): void {
+    if (this.#stopped) return;
+    this.#timer = setTimeout(() => {
+      this.#running = this.#cycle()
+        .then(() => {
+          this.lastError = undefined;
+        })
+        .catch((error) => {
+          this.lastError = (error as Error).message;
+          this.log.warn({ err: error }, "indexer cycle failed; retrying");
+        })
+        .finally(() => {
+          this.#running = undefined;
+          this.#schedule(this.lastError ? 1000 : INTERVAL_MS);
+        });
+    }, delay);
+  }
+
+  async #cycle(): Promise<void> {
+    const cursor = await this.db.selectFrom("indexer_cursor").select("height").where("id", "=", 1).executeTakeFirstOrThrow();
+    this.indexedHeight = Number(cursor.height);
+    this.ledgerHeight = (await this.ledger.status()).height;
+    const until = Math.min(this.ledgerHeight, this.indexedHeight + MAX_BLOCKS_PER_CYCLE);
+    for (let height = this.indexedHeight + 1; height <= until && !this.#stopped; height++) {
+      await this.#indexBlock(height);
+      this.indexedHeight = height;
+    }
+  }
+
+  async #indexBlock(height: number): Promise<void> {
+    const [{ block }, results] = await Promise.all([this.ledger.block(height), this.ledger.blockResults(height)]);
+    const blockTime = new Date(block.header.time.getTime());
+    const confirmed: string[] = [];
+    await this.db.transaction().execute(async (trx) => {
+      for (const [index, raw] of block.txs.entries()) {
+        const txHash = createHash("sha256").update(raw).digest("hex").toUpperCase();
+        const result = results.results[index];
+        if (result.code !== 0) {
+          // Our tx failed as a whole: its registrations go back to the queue.
+          await trx.updateTable("submissions").set({ status: "failed" }).where("tx_hash", "=", txHash).execute();
+          await trx
+            .updateTable("outbox")
+            .set({ status: "pending", tx_hash: null })
+            .where("tx_hash", "=", txHash)
+            .where("status", "=", "submitted")
+            .execute();
+          continue;
+        }
+        const registered = registrationsIn(raw);
+        if (registered.length === 0) continue;
+        const hashes = registered.map((r) => fromLedgerHash(r.ledgerHash));
+        await trx
+          .updateTable("registrations")
+          .set({ status: "confirmed", block_height: height, tx_hash: txHash, block_time: blockTime, ledger_creator: registered[0].creator })
+          .where("content_hash", "in", hashes)
+          .execute();
+        // Registrations submitted by someone else than this API are added from the ledger's record.
+        const known = new Set(
+          (await trx.selectFrom("registrations").select("content_hash").where("content_hash", "in", hashes).execute()).map(
+            (r) => r.content_hash,
+          ),
+        );
+        for (const r of registered) {
+          const contentHash = fromLedgerHash(r.ledgerHash);
+          if (known.has(contentHash)) continue;
+          await trx
+            .insertInto("registrations")
+            .values({
+              content_hash: contentHash,
+              protection_id: opaqueId("p"),
+              status: "confirmed",
+              license: licenceFromLedger(r.license),
+              ai_training_policy: r.aiTrainingPolicy || "prohibited",
+              licensing_email: null,
+              licensing_uri: null,
+              metadata: JSON.stringify({ title: "Untitled Work", type: "ledger" }),
+              fingerprint: r.fingerprint,
+              platform: r.platform,
+              owner_id: r.owner || null,
+              created_at: blockTime,
+              block_height: height,
+              tx_hash: txHash,
+              block_time: blockTime,
+              ledger_creator: r.creator,
+            })
+            .onConflict((c) => c.column("content_hash").doNothing())
+            .execute();
+        }
+        await trx.updateTable("outbox").set({ status: "done" }).where("content_hash", "in", hashes).execute();
+        await trx.updateTable("submissions").set({ status: "committed", committed_height: height }).where("tx_hash", "=", txHash).execute();
+        confirmed.push(...hashes);
+      }
+      await trx.updateTable("indexer_cursor").set({ height }).where("id", "=", 1).execute();
+    });
+    this.confirmations.announce(confirmed);
+  }
+}
+
+function registrationsIn(raw: Uint8Array): Registered[] {
+  try {
+    const body = TxBody.decode(TxRaw.decode(raw).bodyBytes);
+    return body.messages
+      .filter((any) => any.typeUrl === MsgRegisterContent.typeUrl)
+      .map((any) => {
+        const msg = MsgRegisterContent.decode(any.value);
+        return {
+          ledgerHash: msg.contentHash,
+          license: msg.license,
+          aiTrainingPolicy: msg.aiTrainingPolicy,
+          owner: msg.owner,
+          creator: msg.creator,
+          fingerprint: msg.fingerprint,
+          platform: msg.platform,
+        };
+      });
+  } catch {
+    return [];
+  }
+}
