@@ -1,5 +1,5 @@
 export { defaultConfig, type NodeConfig, parseDuration } from "./home/config.js";
-export { type Genesis, isChainId, LEDGER_LICENCES } from "./home/genesis.js";
+export { type Genesis, isChainId } from "./home/genesis.js";
 export { homePaths, initHome, isHomeInitialised, type LoadedHome, loadHome, writeFileAtomic } from "./home/home.js";
 export { LedgerService, parseListen } from "./ledger-service.js";
 export { LedgerNode } from "./node.js";

@@ -1,19 +1,7 @@
-import { isAccountAddress, Params } from "@daon/core";
+import { isAccountAddress, LEDGER_LICENCES, Params } from "@daon/core";
 import { BaseAccount } from "cosmjs-types/cosmos/auth/v1beta1/auth";
 import { encodeUint64 } from "../state/app.js";
 import { stateKeys } from "@daon/core";
-
-export const LEDGER_LICENCES = [
-  "liberation_v1",
-  "cc0",
-  "cc_by",
-  "cc_by_sa",
-  "cc_by_nc",
-  "cc_by_nc_sa",
-  "cc_by_nd",
-  "all_rights_reserved",
-  "public_domain",
-];
 
 /** CometBFT's `genesis.json`, with DAON's app state. */
 export interface Genesis {
@@ -72,7 +60,7 @@ export function newGenesis(options: {
     app_state: {
       auth: { accounts: options.accounts.map((address) => ({ address })) },
       contentregistry: {
-        params: { licenses: LEDGER_LICENCES, max_fingerprint_length: 256, max_platform_length: 253, max_owner_length: 128 },
+        params: { licenses: [...LEDGER_LICENCES], max_fingerprint_length: 256, max_platform_length: 253, max_owner_length: 128 },
       },
     },
   };

@@ -1,5 +1,5 @@
 import { bytesToHex } from "@noble/hashes/utils.js";
-import { blockIdToJson, commitToJson, headerToJson, timeToJson } from "@daon/core";
+import { commitToJson, headerToJson } from "@daon/core";
 import type { Block } from "cosmjs-types/tendermint/types/block";
 import type { TxResult } from "../state/app.js";
 
@@ -10,17 +10,12 @@ import type { TxResult } from "../state/app.js";
 export const hexUpper = (bytes: Uint8Array) => bytesToHex(bytes).toUpperCase();
 export const base64 = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64");
 
-export const rfc3339 = timeToJson;
-export const blockIdJson = blockIdToJson;
-export const headerJson = headerToJson;
-export const commitJson = commitToJson;
-
 export function blockJson(block: Block) {
   return {
-    header: headerJson(block.header),
+    header: headerToJson(block.header),
     data: { txs: block.data.txs.map(base64) },
     evidence: { evidence: [] },
-    last_commit: commitJson(block.lastCommit!),
+    last_commit: commitToJson(block.lastCommit!),
   };
 }
 

@@ -1,5 +1,9 @@
 import {
+  blockIdToJson,
+  commitToJson,
   ContentRecord,
+  headerToJson,
+  timeToJson,
   merkleProof,
   Params as ParamsCodec,
   QUERY_PARAMS,
@@ -19,7 +23,7 @@ import { hex, type LedgerNode } from "../node.js";
 import { BASE_ACCOUNT_TYPE, readAccount, readParams, type TxResult } from "../state/app.js";
 import type { StateReader } from "../state/ledger-state.js";
 import type { TxLocation } from "../store/ledger-store.js";
-import { base64, blockIdJson, blockJson, commitJson, headerJson, hexUpper, rfc3339, txResultJson } from "./json.js";
+import { base64, blockJson, hexUpper, txResultJson } from "./json.js";
 import { attributeMap, type Condition, heightRange, matches, parseQuery, QueryError } from "./query.js";
 
 export type ParamKind = "string" | "int" | "bool" | "bytes" | "hex";
@@ -164,7 +168,7 @@ function status(node: LedgerNode) {
       latest_block_hash: node.head.blockHash,
       latest_app_hash: node.head.height > 0 ? node.head.appHash : "",
       latest_block_height: String(node.height),
-      latest_block_time: rfc3339(node.latestBlockTime),
+      latest_block_time: timeToJson(node.latestBlockTime),
       earliest_block_hash: "",
       earliest_app_hash: "",
       earliest_block_height: node.height > 0 ? "1" : "0",
@@ -342,16 +346,16 @@ export const methods: Record<string, Method> = {
     params: { height: "int" },
     handle: async (node, params) => {
       const { block, blockId } = await blockAt(node, heightOrLatest(node, params.height));
-      return { block_id: blockIdJson(blockId), block: blockJson(block) };
+      return { block_id: blockIdToJson(blockId), block: blockJson(block) };
     },
   },
   block_by_hash: {
     params: { hash: "bytes" },
     handle: async (node, params) => {
       const height = await node.store.heightOfBlockHash(hexUpper((params.hash as Uint8Array) ?? new Uint8Array()));
-      if (height === undefined) return { block_id: blockIdJson(undefined), block: null };
+      if (height === undefined) return { block_id: blockIdToJson(undefined), block: null };
       const { block, blockId } = await blockAt(node, height);
-      return { block_id: blockIdJson(blockId), block: blockJson(block) };
+      return { block_id: blockIdToJson(blockId), block: blockJson(block) };
     },
   },
   block_results: {
@@ -380,9 +384,9 @@ export const methods: Record<string, Method> = {
       for (let h = max; h >= min; h--) {
         const { block, blockId } = await blockAt(node, h);
         metas.push({
-          block_id: blockIdJson(blockId),
+          block_id: blockIdToJson(blockId),
           block_size: String(await node.store.blockSize(h)),
-          header: headerJson(block.header),
+          header: headerToJson(block.header),
           num_txs: String(block.data.txs.length),
         });
       }
@@ -395,7 +399,7 @@ export const methods: Record<string, Method> = {
       const height = heightOrLatest(node, params.height);
       const { block } = await blockAt(node, height);
       const commit = await node.store.commit(height);
-      return { signed_header: { header: headerJson(block.header), commit: commitJson(commit!) }, canonical: true };
+      return { signed_header: { header: headerToJson(block.header), commit: commitToJson(commit!) }, canonical: true };
     },
   },
   validators: {
@@ -456,7 +460,7 @@ export const methods: Record<string, Method> = {
       const blocks = [];
       for (const h of heights.slice((page - 1) * perPage, page * perPage)) {
         const { block, blockId } = await blockAt(node, h);
-        blocks.push({ block_id: blockIdJson(blockId), block: blockJson(block) });
+        blocks.push({ block_id: blockIdToJson(blockId), block: blockJson(block) });
       }
       return { blocks, total_count: String(heights.length) };
     },

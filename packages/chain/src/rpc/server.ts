@@ -1,9 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
+import { blockIdToJson } from "@daon/core";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { CommittedBlock, LedgerNode } from "../node.js";
-import { base64, blockIdJson, blockJson, txResultJson } from "./json.js";
+import { base64, blockJson, txResultJson } from "./json.js";
 import { invalidParams, type Method, methods, type ParamKind, type Params, RpcError } from "./methods.js";
 import { attributeMap, type Condition, matches, parseQuery } from "./query.js";
 
@@ -219,7 +220,7 @@ function* blockEvents(block: CommittedBlock, _query: string) {
       type: "tendermint/event/NewBlock",
       value: {
         block: blockJson(block.block),
-        block_id: blockIdJson(block.blockId),
+        block_id: blockIdToJson(block.blockId),
         result_finalize_block: { events: [], tx_results: block.results.map(txResultJson) },
       },
     },

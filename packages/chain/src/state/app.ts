@@ -1,4 +1,5 @@
 import {
+  AI_TRAINING_POLICIES,
   accountAddress,
   ContentRecord,
   equalBytes,
@@ -21,7 +22,6 @@ import { Secp256k1Verifier } from "./signatures.js";
 
 export const SECP256K1_PUBKEY_TYPE = "/cosmos.crypto.secp256k1.PubKey";
 export const BASE_ACCOUNT_TYPE = "/cosmos.auth.v1beta1.BaseAccount";
-export const AI_TRAINING_POLICIES = ["prohibited", "contact_required", "open"] as const;
 const CONTENT_HASH = /^sha256:[0-9a-f]{64}$/;
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 const MAX_MEMO = 256;
