@@ -40,6 +40,9 @@ export async function openDatabase(options: {
     });
     // A dropped connection while idle must not take the process down; the next query reconnects.
     pool.on("error", () => {});
+    // Nor while checked out: pg then fails the query (→ 503) and also emits "error" on the client,
+    // which without a listener is an uncaught exception that ends the process.
+    pool.on("connect", (client) => client.on("error", () => {}));
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     opened = { db, engine: "postgresql", close: () => db.destroy() };
   } else {

@@ -4,11 +4,12 @@ import rateLimit from "@fastify/rate-limit";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import Fastify, { type FastifyError } from "fastify";
+import Fastify, { type FastifyError, type FastifyReply } from "fastify";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
+import { maxHeaderSize } from "node:http";
 import type { ApiConfig } from "../config/config.js";
-import { ApiError, envelope } from "./errors.js";
+import { ApiError, envelope, validationError } from "./errors.js";
 import { rateLimitStore } from "./rate-limit-store.js";
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -40,66 +41,77 @@ export async function createHttpApp(config: ApiConfig, logger: Logger, redis: Re
     },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", allErrors: true } },
     routerOptions: { maxParamLength: 256 },
+    // Node would answer a missing Host with an empty 400; the onRequest hook below refuses it with the envelope.
+    http: { requireHostHeader: false },
+    // URLs the router refuses (bad percent-encoding, over-long parameters) get the envelope, not Fastify's own body.
+    frameworkErrors: (error, request, reply: FastifyReply) => {
+      const message = error.code === "FST_ERR_MAX_PARAM_LENGTH" ? "a path parameter is too long" : "is not a valid URL";
+      reply
+        .header("X-Request-Id", request.id)
+        .code(400)
+        .send(envelope("VALIDATION_ERROR", `url: ${message}`, request.id, { fields: [{ field: "url", message }] }));
+    },
+    // Requests Node's HTTP parser refuses (bad framing, headers over the limit) get the envelope too.
+    clientErrorHandler: (error, socket) => {
+      const code = (error as { code?: string }).code;
+      if (code === "ECONNRESET" || socket.destroyed) return;
+      logger.trace({ err: error }, "client error");
+      const overflow = code === "HPE_HEADER_OVERFLOW";
+      const timeout = code === "ERR_HTTP_REQUEST_TIMEOUT";
+      const [status, reason] = overflow
+        ? [431, "Request Header Fields Too Large"]
+        : timeout
+          ? [408, "Request Timeout"]
+          : [400, "Bad Request"];
+      const message = timeout ? "was not received in time" : "is not valid HTTP";
+      const body = JSON.stringify(
+        overflow
+          ? envelope("PAYLOAD_TOO_LARGE", "the request headers are too large", crypto.randomUUID(), { limit: maxHeaderSize })
+          : envelope("VALIDATION_ERROR", `the request ${message}`, crypto.randomUUID(), { fields: [{ field: "request", message }] }),
+      );
+      // Never in the middle of a response already being written on this connection.
+      const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+      if (socket.writable && !inFlight?.headersSent) {
+        socket.write(
+          `HTTP/1.1 ${status} ${reason}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`,
+        );
+      }
+      socket.destroy();
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // JSON, and raw bytes for files; any other type is refused with 415.
   app.removeContentTypeParser("text/plain");
   app.addContentTypeParser("application/octet-stream", { parseAs: "buffer" }, (_request, body, done) => done(null, body));
+  // Node answers an Expect it cannot meet with an empty 417; this one carries the envelope.
+  app.server.on("checkExpectation", (request, response) => {
+    const given = request.headers["x-request-id"];
+    const requestId = typeof given === "string" && REQUEST_ID.test(given) ? given : crypto.randomUUID();
+    const body = JSON.stringify(
+      envelope("VALIDATION_ERROR", "expect: only 100-continue is supported", requestId, {
+        fields: [{ field: "headers.expect", message: "only 100-continue is supported" }],
+      }),
+    );
+    response
+      .writeHead(417, {
+        "Content-Type": "application/json; charset=utf-8",
+        "Content-Length": Buffer.byteLength(body),
+        "X-Request-Id": requestId,
+      })
+      .end(body);
+  });
   app.addHook("onRequest", async (request, reply) => {
     reply.header("X-Request-Id", request.id);
+    if (request.raw.httpVersion === "1.1" && request.headers.host === undefined) {
+      throw validationError([{ field: "headers.host", message: "is required in HTTP/1.1" }]);
+    }
+    // An OPTIONS request that is no CORS preflight has no route (@fastify/cors would answer it in plain text).
+    if (request.method === "OPTIONS" && (!request.headers.origin || !request.headers["access-control-request-method"])) {
+      throw new ApiError(404, "NOT_FOUND", `no route OPTIONS ${request.url.split("?")[0].slice(0, 200)}`);
+    }
   });
 
-  await app.register(helmet, {
-    contentSecurityPolicy: {
-      directives: { defaultSrc: ["'self'"], scriptSrc: ["'self'"], styleSrc: ["'self'", "'unsafe-inline'"], imgSrc: ["'self'", "data:"] },
-    },
-    frameguard: { action: "deny" },
-    referrerPolicy: { policy: "no-referrer" },
-    hsts: config.NODE_ENV === "production" ? { maxAge: 31_536_000, includeSubDomains: true } : false,
-    crossOriginEmbedderPolicy: false,
-  });
-  const origins = config.ALLOWED_ORIGINS.split(",")
-    .map((s) => s.trim())
-    .filter(Boolean);
-  await app.register(cors, {
-    origin: origins,
-    credentials: false,
-    exposedHeaders: ["X-Request-Id", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"],
-  });
-  await app.register(rateLimit, {
-    global: true,
-    max: config.RATE_LIMIT_MAX,
-    timeWindow: config.RATE_LIMIT_WINDOW_MS,
-    store: rateLimitStore(redis, (error) => logger.warn({ err: error }, "rate limits fall back to memory: Redis unavailable")),
-    allowList: (request) => !request.url.startsWith("/api/v1"),
-    enableDraftSpec: true,
-    errorResponseBuilder: (_request, context) =>
-      new ApiError(
-        429,
-        "RATE_LIMITED",
-        `too many requests; retry in ${Math.ceil(context.ttl / 1000)} s`,
-        { limit: context.max },
-        { "Retry-After": String(Math.ceil(context.ttl / 1000)) },
-      ),
-  });
-  await app.register(swagger, {
-    openapi: {
-      openapi: "3.1.0",
-      info: {
-        title: "DAON API",
-        version: "1",
-        description: "Register creative works on the DAON ledger and prove who registered them first.",
-      },
-      tags: [{ name: "content" }, { name: "operations" }],
-    },
-  });
-  await app.register(swaggerUi, { routePrefix: "/docs", uiConfig: { deepLinking: false } });
-  app.get("/api/v1/openapi.json", { schema: { hide: true } }, async () => app.swagger());
-
-  app.setNotFoundHandler((request, reply) => {
-    reply.code(404).send(envelope("NOT_FOUND", `no route ${request.method} ${request.url.split("?")[0].slice(0, 200)}`, request.id));
-  });
-
+  // Set before any plugin registers routes: Fastify binds a route to the error handler current at its registration.
   app.setErrorHandler((error: FastifyError | ApiError, request, reply) => {
     if (error instanceof ApiError) {
       reply.headers(error.headers);
@@ -141,12 +153,81 @@ export async function createHttpApp(config: ApiConfig, logger: Logger, redis: Re
     }
     const status = (error as FastifyError).statusCode;
     if (status && status >= 400 && status < 500) {
-      return reply
-        .code(status)
-        .send(envelope(status === 415 ? "UNSUPPORTED_MEDIA_TYPE" : "VALIDATION_ERROR", "the request could not be read", request.id));
+      if (status === 415) return reply.code(415).send(envelope("UNSUPPORTED_MEDIA_TYPE", "the request could not be read", request.id));
+      return reply.code(status).send(
+        envelope("VALIDATION_ERROR", "the request could not be read", request.id, {
+          fields: [{ field: "body", message: "could not be read (length or encoding does not match)" }],
+        }),
+      );
     }
     request.log.error({ err: error }, "request failed");
     return reply.code(500).send(envelope("INTERNAL_ERROR", "something went wrong; the request id identifies it in the logs", request.id));
+  });
+
+  await app.register(helmet, {
+    // Only what the API's own pages need; no upgrade-insecure-requests, so /docs also works over plain http.
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", "data:"],
+        frameAncestors: ["'none'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'self'"],
+      },
+    },
+    frameguard: { action: "deny" },
+    referrerPolicy: { policy: "no-referrer" },
+    hsts: config.NODE_ENV === "production" ? { maxAge: 31_536_000, includeSubDomains: true } : false,
+    crossOriginEmbedderPolicy: false,
+  });
+  const origins = config.ALLOWED_ORIGINS.split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  await app.register(cors, {
+    origin: origins,
+    credentials: false,
+    exposedHeaders: ["X-Request-Id", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"],
+  });
+  await app.register(rateLimit, {
+    global: true,
+    max: config.RATE_LIMIT_MAX,
+    timeWindow: config.RATE_LIMIT_WINDOW_MS,
+    // Keys are per chain: every instance of one deployment shares them, another deployment on the same Redis does not.
+    store: rateLimitStore(
+      redis,
+      (error) => logger.warn({ err: error }, "rate limits fall back to memory: Redis unavailable"),
+      `daon:rl:${config.CHAIN_ID}:`,
+    ),
+    allowList: (request) => !request.url.startsWith("/api/v1"),
+    enableDraftSpec: true,
+    errorResponseBuilder: (_request, context) =>
+      new ApiError(
+        429,
+        "RATE_LIMITED",
+        `too many requests; retry in ${Math.ceil(context.ttl / 1000)} s`,
+        { limit: context.max },
+        { "Retry-After": String(Math.ceil(context.ttl / 1000)) },
+      ),
+  });
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.1.0",
+      info: {
+        title: "DAON API",
+        version: "1",
+        description: "Register creative works on the DAON ledger and prove who registered them first.",
+      },
+      tags: [{ name: "content" }, { name: "operations" }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: "/docs", uiConfig: { deepLinking: false } });
+  app.get("/api/v1/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send(envelope("NOT_FOUND", `no route ${request.method} ${request.url.split("?")[0].slice(0, 200)}`, request.id));
   });
 
   return app;

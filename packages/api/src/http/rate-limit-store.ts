@@ -11,7 +11,7 @@ interface Window {
  * A @fastify/rate-limit store that counts in Redis, shared by every API instance, and in
  * this process's memory whenever Redis does not answer, so an outage never turns into 5xx.
  */
-export function rateLimitStore(redis: Redis | undefined, onFallback: (error: Error) => void) {
+export function rateLimitStore(redis: Redis | undefined, onFallback: (error: Error) => void, keyPrefix = "daon:rl:") {
   const local = new Map<string, Window>();
 
   function countLocally(key: string, timeWindow: number): { current: number; ttl: number } {
@@ -29,7 +29,7 @@ export function rateLimitStore(redis: Redis | undefined, onFallback: (error: Err
   return class FallbackStore {
     constructor(
       _options?: unknown,
-      private readonly prefix = "daon:rl:",
+      private readonly prefix = keyPrefix,
     ) {}
 
     incr(key: string, callback: Callback, timeWindow: number): void {

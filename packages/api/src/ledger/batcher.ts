@@ -55,6 +55,7 @@ export class Batcher {
         })
         .catch((error) => {
           this.lastError = (error as Error).message;
+          this.confirmations.stopWaiting(); // api.md §2.2: no wait while the node is known down
           this.#signer = undefined;
           this.log.warn({ err: error }, "batcher cycle failed; retrying");
         })

@@ -1,5 +1,7 @@
 import { EventEmitter } from "node:events";
 
+const STOP_WAITING = Symbol("stop waiting");
+
 /**
  * Where a waiting protect request hears that its hash reached the ledger: the indexer of this
  * process announces at once; `poll` covers hashes confirmed by another instance's indexer.
@@ -11,7 +13,12 @@ export class Confirmations {
     for (const hash of contentHashes) this.#events.emit(hash);
   }
 
-  /** Resolves true once all hashes are confirmed, false after `timeoutMs`. */
+  /** Nothing will be confirmed soon (the indexer or batcher failed): waiting requests stop waiting and answer pending. */
+  stopWaiting(): void {
+    this.#events.emit(STOP_WAITING);
+  }
+
+  /** Resolves true once all hashes are confirmed, false after `timeoutMs` or when told to stop waiting. */
   async waitFor(contentHashes: string[], timeoutMs: number, poll: (hashes: string[]) => Promise<Set<string>>): Promise<boolean> {
     const waiting = new Set(contentHashes);
     if (waiting.size === 0 || timeoutMs <= 0) return waiting.size === 0;
@@ -22,8 +29,11 @@ export class Confirmations {
         clearTimeout(deadline);
         clearTimeout(pollTimer);
         for (const [hash, listener] of listeners) this.#events.off(hash, listener);
+        this.#events.off(STOP_WAITING, giveUp);
         resolve(confirmed);
       };
+      const giveUp = () => finish(false);
+      this.#events.once(STOP_WAITING, giveUp);
       const settle = (hash: string) => {
         waiting.delete(hash);
         if (waiting.size === 0) finish(true);

@@ -66,6 +66,7 @@ export class Indexer {
         })
         .catch((error) => {
           this.lastError = (error as Error).message;
+          this.confirmations.stopWaiting(); // api.md §2.2: no wait while the node is known down
           this.log.warn({ err: error }, "indexer cycle failed; retrying");
         })
         .finally(() => {

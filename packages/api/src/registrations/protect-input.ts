@@ -22,7 +22,11 @@ export interface Caller {
 }
 
 const METADATA_LIMIT = 16 * 1024;
+/** Nesting PostgreSQL's jsonb takes without running out of stack (8,000 levels fit in 16 KiB and fail). */
+const METADATA_DEPTH = 32;
 const EMAIL = /^[^\s@]{1,64}@[^\s@]+\.[^\s@]+$/;
+/** What PostgreSQL text and jsonb cannot hold: NUL, and unpaired surrogates (jsonb refuses their escapes). */
+const UNSTORABLE = /[\0\p{Cs}]/u;
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 const TEXT_LIMITS: Record<string, number> = { title: 500, description: 5000, author: 200, type: 50 };
 
@@ -45,7 +49,9 @@ export function contentHashOf(content: ProtectContent): string {
 export function prepareRegistration(content: ProtectContent, fields: ProtectFields, caller: Caller): NewRegistration {
   const problems: { field: string; message: string }[] = [];
   const metadata = { ...(fields.metadata ?? {}) } as Record<string, unknown>;
-  if (JSON.stringify(metadata).length > METADATA_LIMIT)
+  const unstorable = unstorableJson(metadata);
+  if (unstorable) problems.push({ field: "metadata", message: unstorable });
+  else if (JSON.stringify(metadata).length > METADATA_LIMIT)
     problems.push({ field: "metadata", message: `must be at most ${METADATA_LIMIT} bytes as JSON` });
   for (const [name, limit] of Object.entries(TEXT_LIMITS)) {
     const value = metadata[name];
@@ -74,10 +80,10 @@ export function prepareRegistration(content: ProtectContent, fields: ProtectFiel
     }
   }
   const email = fields.licensing_email ?? null;
-  if (email !== null && (email.length > 254 || !EMAIL.test(email)))
+  if (email !== null && (email.length > 254 || !EMAIL.test(email) || UNSTORABLE.test(email)))
     problems.push({ field: "licensing_email", message: "must be an e-mail address" });
   const uri = fields.licensing_uri ?? null;
-  if (uri !== null && (uri.length > 2048 || !isHttpUrl(uri)))
+  if (uri !== null && (uri.length > 2048 || !isHttpUrl(uri) || UNSTORABLE.test(uri)))
     problems.push({ field: "licensing_uri", message: "must be an http(s) URL of at most 2048 characters" });
   if (policy === "contact_required" && email === null && uri === null) {
     problems.push({ field: "ai_training_policy", message: "contact_required needs licensing_email or licensing_uri" });
@@ -100,6 +106,26 @@ export function prepareRegistration(content: ProtectContent, fields: ProtectFiel
     platform: caller.platform,
     ownerId: caller.ownerId,
   };
+}
+
+/**
+ * Why a JSON value cannot be stored as jsonb, or undefined: nesting deeper than METADATA_DEPTH,
+ * or NUL or an unpaired surrogate in a key or string. Iterative, so hostile depth cannot overflow the stack.
+ */
+function unstorableJson(value: unknown): string | undefined {
+  const pending: { value: unknown; depth: number }[] = [{ value, depth: 1 }];
+  for (let item = pending.pop(); item; item = pending.pop()) {
+    if (typeof item.value === "string") {
+      if (UNSTORABLE.test(item.value)) return "must not contain NUL or unpaired UTF-16 surrogates";
+    } else if (typeof item.value === "object" && item.value !== null) {
+      if (item.depth > METADATA_DEPTH) return `must be nested at most ${METADATA_DEPTH} levels deep`;
+      for (const [key, child] of Object.entries(item.value)) {
+        if (UNSTORABLE.test(key)) return "must not contain NUL or unpaired UTF-16 surrogates";
+        pending.push({ value: child, depth: item.depth + 1 });
+      }
+    }
+  }
+  return undefined;
 }
 
 function isHttpUrl(text: string): boolean {

@@ -1,5 +1,7 @@
+import { Transform } from "node:stream";
 import { hashRawText } from "@daon/core";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import type { FastifyRequest, RequestPayload } from "fastify";
 import { type Static, Type } from "typebox";
 import { ApiError, validationError } from "../http/errors.js";
 import type { Confirmations } from "../ledger/confirmations.js";
@@ -26,12 +28,17 @@ const Hash = Type.String({ maxLength: 200, description: "64 hex characters, opti
 const Metadata = Type.Record(Type.String(), Type.Unknown(), {
   description: "title, type, description, author, fingerprint (public, on the ledger) and extra keys",
 });
+/**
+ * A string or null (= absent). One `type` list, not a union: with coerceTypes, ajv would make
+ * null the union's first branch's "" and refuse it as an unknown licence or bad address.
+ */
+const NullableString = (maxLength: number) => Type.Unsafe<string | null>({ type: ["string", "null"], maxLength });
 const Fields = {
   metadata: Type.Optional(Metadata),
-  license: Type.Optional(Type.Union([Type.String({ maxLength: 64 }), Type.Null()])),
+  license: Type.Optional(NullableString(64)),
   ai_training_policy: Type.Optional(Type.String({ maxLength: 32 })),
-  licensing_email: Type.Optional(Type.Union([Type.String({ maxLength: 254 }), Type.Null()])),
-  licensing_uri: Type.Optional(Type.Union([Type.String({ maxLength: 2048 }), Type.Null()])),
+  licensing_email: Type.Optional(NullableString(254)),
+  licensing_uri: Type.Optional(NullableString(2048)),
 };
 const ProtectJson = Type.Object({ content: Type.Optional(Type.String()), contentHash: Type.Optional(Hash), ...Fields });
 const FileQuery = Type.Object({
@@ -58,8 +65,33 @@ function waitMs(wait: string | undefined, defaultMs: number): number {
   throw validationError([{ field: "wait", message: "must be true, false or a number of seconds up to 30" }]);
 }
 
+/**
+ * The route's bodyLimit is the file limit; JSON bodies get the JSON limit (api.md §7), by
+ * Content-Length when given, else counted while read.
+ */
+function jsonBodyLimit(limit: number) {
+  const tooLarge = (received?: number) =>
+    new ApiError(413, "PAYLOAD_TOO_LARGE", "the request body is too large", { limit, ...(received ? { received } : {}) });
+  return async (request: FastifyRequest, _reply: unknown, payload: RequestPayload) => {
+    const type = (request.headers["content-type"] ?? "").split(";")[0].trim().toLowerCase();
+    if (type === "application/octet-stream") return payload;
+    const declared = Number(request.headers["content-length"]);
+    if (declared > limit) throw tooLarge(declared);
+    let received = 0;
+    return payload.pipe(
+      new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          received += chunk.length;
+          callback(received > limit ? tooLarge() : null, chunk);
+        },
+      }),
+    );
+  };
+}
+
 export const registrationRoutes: FastifyPluginAsyncTypebox<RegistrationRoutesOptions> = async (app, options) => {
   const { store, confirmations, indexer, metrics } = options;
+  const limitJson = jsonBodyLimit(options.jsonBodyLimit);
   const answer = (row: RegistrationRow, existing: boolean) =>
     registrationObject(row, { chainId: options.chainId, verificationBaseUrl: options.verificationBaseUrl, existing });
   const confirmedAmong = async (hashes: string[]) =>
@@ -86,6 +118,7 @@ export const registrationRoutes: FastifyPluginAsyncTypebox<RegistrationRoutesOpt
     "/api/v1/protect",
     {
       bodyLimit: options.fileBodyLimit,
+      preParsing: limitJson,
       config: { rateLimit: options.protectRateLimit },
       schema: {
         summary: "Register a work: text, a file's bytes (application/octet-stream), or a pre-computed hash",
@@ -138,26 +171,41 @@ export const registrationRoutes: FastifyPluginAsyncTypebox<RegistrationRoutesOpt
     "/api/v1/verify-content",
     {
       bodyLimit: options.fileBodyLimit,
+      preParsing: limitJson,
       config: { rateLimit: options.protectRateLimit },
       schema: {
         summary: "Look up a registration by the content itself",
         tags: ["content"],
-        body: Type.Union([Type.Object({ content: Type.String() }), Type.Unsafe<Buffer>({ type: "string", format: "binary" })]),
+        // `content` optional as in protect's schema, so a file's bytes (a Buffer) pass; the handler requires it for JSON.
+        body: Type.Union([
+          Type.Object({ content: Type.Optional(Type.String()) }),
+          Type.Unsafe<Buffer>({ type: "string", format: "binary" }),
+        ]),
       },
     },
     async (request, reply) => {
       const candidates: { hash: string; matchedBy: string }[] = [];
+      let unmatched: unknown;
       if (Buffer.isBuffer(request.body)) {
         candidates.push({ hash: contentHashOf({ kind: "file", bytes: request.body }), matchedBy: "file" });
       } else {
-        const { content } = request.body as { content: string };
-        candidates.push({ hash: contentHashOf({ kind: "text", content }), matchedBy: "canonical" });
-        candidates.push({ hash: hashRawText(content), matchedBy: "raw" });
+        // The schema lets a bare JSON string through (the file branch); only {content: string} is text.
+        const body = request.body as { content?: unknown } | null;
+        const content = typeof body === "object" && body !== null && !Array.isArray(body) ? body.content : undefined;
+        if (typeof content !== "string") throw validationError([{ field: "content", message: "send {content: string} as JSON" }]);
+        // Text that canonicalises to nothing (whitespace only) can still match by its raw hash.
+        const canonical = attempt(() => contentHashOf({ kind: "text", content }));
+        if (canonical.hash) candidates.push({ hash: canonical.hash, matchedBy: "canonical" });
+        const raw = attempt(() => hashRawText(content));
+        if (raw.hash) candidates.push({ hash: raw.hash, matchedBy: "raw" });
+        if (!canonical.hash) unmatched = canonical.error;
       }
       for (const { hash, matchedBy } of candidates) {
         const row = await store.find(hash);
         if (row) return { success: true, isValid: true, matchedBy, ...answer(row, true) };
       }
+      // Nothing matched: text that is no text at all is refused as protect refuses it.
+      if (unmatched) throw unmatched;
       return reply.code(404).send(notFound(candidates[0].hash, request.id));
     },
   );
@@ -193,6 +241,14 @@ export const registrationRoutes: FastifyPluginAsyncTypebox<RegistrationRoutesOpt
     history(request.params.hash),
   );
 };
+
+function attempt(hash: () => string): { hash?: string; error?: unknown } {
+  try {
+    return { hash: hash() };
+  } catch (error) {
+    return { error };
+  }
+}
 
 function notFound(contentHash: string, requestId: string) {
   return {

@@ -4,7 +4,7 @@ import { TxBody, TxRaw } from "cosmjs-types/cosmos/tx/v1beta1/tx";
 import { type CommitJson, commitFromJson, type HeaderJson, headerFromJson } from "../blocks/comet-json.js";
 import { equalBytes, leafHash, verifyMerkleProof } from "../blocks/merkle.js";
 import { toLedgerHash } from "../content/hash.js";
-import { type ContentRecord, MsgRegisterContent } from "../registry/messages.js";
+import { ContentRecord, MsgRegisterContent } from "../registry/messages.js";
 import { ProofError, verifyCommittedHeader, verifyRegistrationProof } from "./registration-proof.js";
 
 /** What `GET /api/v1/proof/:hash` returns (api.md §2.4): everything needed to check a registration offline. */
@@ -27,6 +27,7 @@ export interface ProofBundle {
 export type VerifiedBundle = { present: true; record: ContentRecord; height: number; txHash: string } | { present: false; height: number };
 
 const fromBase64 = (text: string) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+const toBase64 = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes));
 const fromHex = (text: string) => Uint8Array.from(text.match(/../g) ?? [], (h) => Number.parseInt(h, 16));
 
 /**
@@ -65,6 +66,15 @@ function check(bundle: ProofBundle, trusted: { validatorPublicKey: Uint8Array; c
     return { present: false, height: stateHeight };
   }
   if (!bundle.present) throw new ProofError("the bundle claims absence but its state proof shows a record");
+  // What the bundle states in plain fields must be what its proof proves.
+  if (bundle.stateProof.value !== toBase64(ContentRecord.encode(proved.record).finish()))
+    throw new ProofError("the stated record bytes are not the proved ones");
+  for (const [field, value] of Object.entries(proved.record)) {
+    const stated = bundle.record?.[field];
+    if (stated === undefined || JSON.stringify(stated) !== JSON.stringify(Array.isArray(value) ? value : String(value))) {
+      throw new ProofError(`the stated record's ${field} is not the proved one`);
+    }
+  }
   if (!bundle.tx || !bundle.txProof || !bundle.header || !bundle.commit)
     throw new ProofError("a present registration needs its tx, tx proof, header and commit");
 
