@@ -41,6 +41,8 @@ export async function createHttpApp(config: ApiConfig, logger: Logger, redis: Re
     },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", allErrors: true } },
     routerOptions: { maxParamLength: 256 },
+    // A client that never finishes sending its request gives up its connection (slow-loris).
+    requestTimeout: 30_000,
     // Node would answer a missing Host with an empty 400; the onRequest hook below refuses it with the envelope.
     http: { requireHostHeader: false },
     // URLs the router refuses (bad percent-encoding, over-long parameters) get the envelope, not Fastify's own body.
