@@ -1,0 +1,174 @@
+/**
+ * API bench (issue: content API): protect without waiting, protect waiting for the ledger,
+ * and verify, at 100, 500 and 1,500 connections, against a bare Fastify route in the same run.
+ * The system runs as `daon up` (1 s blocks) in a child process; autocannon drives it from here.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import autocannon from "autocannon";
+
+export interface ApiBenchOptions {
+  repoRoot: string;
+  durationS: number;
+  connections: number[];
+  databaseUrl?: string;
+  redisUrl?: string;
+  log: (line: string) => void;
+}
+
+export interface Row {
+  scenario: string;
+  connections: number;
+  requestsPerSecond: number;
+  p50: number;
+  p90: number;
+  p97_5: number;
+  p99: number;
+  errors: number;
+  non2xx: number;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((ready) => server.listen(0, "127.0.0.1", ready));
+  const { port } = server.address() as { port: number };
+  await new Promise((closed) => server.close(closed));
+  return port;
+}
+
+function waitFor(child: ChildProcess, pattern: RegExp, what: string): Promise<void> {
+  return new Promise((ready, fail) => {
+    let seen = "";
+    const onData = (chunk: Buffer) => {
+      seen += chunk.toString();
+      if (pattern.test(seen)) ready();
+    };
+    child.stdout?.on("data", onData);
+    child.stderr?.on("data", onData);
+    child.once("exit", (code) => fail(new Error(`${what} exited with ${code}: ${seen.slice(-2000)}`)));
+  });
+}
+
+function run(url: string, connections: number, durationS: number, request: autocannon.Options["requests"]): Promise<autocannon.Result> {
+  return new Promise((done, fail) => {
+    autocannon({ url, connections, duration: durationS, requests: request, timeout: 30 }, (error, result) =>
+      error ? fail(error) : done(result),
+    );
+  });
+}
+
+function row(scenario: string, connections: number, result: autocannon.Result): Row {
+  return {
+    scenario,
+    connections,
+    requestsPerSecond: Math.round(result.requests.average),
+    p50: result.latency.p50,
+    p90: result.latency.p90,
+    p97_5: result.latency.p97_5,
+    p99: result.latency.p99,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+  };
+}
+
+const protectBody = () => JSON.stringify({ contentHash: randomBytes(32).toString("hex"), metadata: { type: "bench" } });
+
+export async function runApiBench(options: ApiBenchOptions): Promise<{ rows: Row[]; ratios: string[] }> {
+  const dir = await mkdtemp(join(tmpdir(), "daon-bench-api-"));
+  const [apiPort, rpcPort, barePort] = [await freePort(), await freePort(), await freePort()];
+  const env = {
+    ...process.env,
+    PORT: String(apiPort),
+    LOG_LEVEL: "warn",
+    RATE_LIMIT_MAX: "100000000",
+    PROTECT_RATE_LIMIT_MAX: "100000000",
+    ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl, REDIS_URL: options.redisUrl ?? "" } : {}),
+  };
+  const api = spawn(process.execPath, [resolve(options.repoRoot, "bin/daon.mjs"), "up", "--rpc-laddr", `tcp://127.0.0.1:${rpcPort}`], {
+    cwd: dir,
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const bare = spawn(process.execPath, [resolve(options.repoRoot, "bench/api/bare-server.mjs")], {
+    cwd: options.repoRoot,
+    env: { ...process.env, PORT: String(barePort) },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  try {
+    await Promise.all([waitFor(api, /ready: API/, "daon up"), waitFor(bare, /ready/, "bare server")]);
+    const base = `http://127.0.0.1:${apiPort}`;
+    const known = JSON.parse(
+      await (
+        await fetch(`${base}/api/v1/protect`, { method: "POST", headers: { "content-type": "application/json" }, body: protectBody() })
+      ).text(),
+    ).contentHash;
+    const rows: Row[] = [];
+    const ratios: string[] = [];
+    for (const connections of options.connections) {
+      options.log(`api bench: ${connections} connections`);
+      const bareResult = row(
+        "bare Fastify route (baseline)",
+        connections,
+        await run(`http://127.0.0.1:${barePort}/bare`, connections, options.durationS, undefined),
+      );
+      const verify = row(
+        "GET /api/v1/verify/:hash",
+        connections,
+        await run(`${base}/api/v1/verify/${known}`, connections, options.durationS, undefined),
+      );
+      const protect = row(
+        "POST /protect?wait=false",
+        connections,
+        await run(`${base}/api/v1/protect?wait=false`, connections, options.durationS, [
+          {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            setupRequest: (request) => ({ ...request, body: protectBody() }),
+          },
+        ]),
+      );
+      rows.push(bareResult, verify, protect);
+      ratios.push(
+        `${connections} connections: verify ${((100 * verify.requestsPerSecond) / bareResult.requestsPerSecond).toFixed(0)}% of the bare route; protect (accepted) ${protect.requestsPerSecond}/s`,
+      );
+    }
+    // Waiting for the ledger: latency of protect with wait=true is the time to confirmation.
+    const confirming = Math.min(...options.connections);
+    options.log(`api bench: protect waiting for confirmation, ${confirming} connections`);
+    rows.push(
+      row(
+        "POST /protect (wait for confirmation)",
+        confirming,
+        await run(`${base}/api/v1/protect`, confirming, options.durationS, [
+          {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            setupRequest: (request) => ({ ...request, body: protectBody() }),
+          },
+        ]),
+      ),
+    );
+    return { rows, ratios };
+  } finally {
+    api.kill("SIGTERM");
+    bare.kill("SIGTERM");
+    await new Promise((r) => setTimeout(r, 1500));
+    api.kill("SIGKILL");
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export function formatRows(title: string, rows: Row[], ratios: string[]): string {
+  // autocannon reports p90 and p97.5; p95 lies between them.
+  const header =
+    "| scenario | connections | req/s | p50 ms | p90 ms | p97.5 ms | p99 ms | errors | non-2xx |\n|---|---|---|---|---|---|---|---|---|";
+  const lines = rows.map(
+    (r) =>
+      `| ${r.scenario} | ${r.connections} | ${r.requestsPerSecond} | ${r.p50} | ${r.p90} | ${r.p97_5} | ${r.p99} | ${r.errors} | ${r.non2xx} |`,
+  );
+  return [`### ${title}`, "", header, ...lines, "", ...ratios.map((r) => `- ${r}`)].join("\n");
+}
