@@ -10,8 +10,11 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import autocannon from "autocannon";
+import pg from "pg";
+import type { BenchSection } from "./lib/report.js";
 
 export interface ApiBenchOptions {
+  title: string;
   repoRoot: string;
   durationS: number;
   connections: number[];
@@ -77,7 +80,66 @@ function row(scenario: string, connections: number, result: autocannon.Result): 
 
 const protectBody = () => JSON.stringify({ contentHash: randomBytes(32).toString("hex"), metadata: { type: "bench" } });
 
-export async function runApiBench(options: ApiBenchOptions): Promise<{ rows: Row[]; ratios: string[] }> {
+export async function runApiBench(options: ApiBenchOptions): Promise<BenchSection> {
+  const { rows, ratios } = await measure(options);
+  const at = (scenario: string, connections: number) => rows.find((r) => r.scenario === scenario && r.connections === connections);
+  const most = Math.max(...options.connections);
+  const bench: BenchSection = { title: options.title, rows: [], notes: [], details: [formatRows("Every run", rows, ratios)] };
+  for (const connections of options.connections) {
+    const verify = at("GET /api/v1/verify/:hash", connections);
+    const bare = at("bare Fastify route (baseline)", connections);
+    const protect = at("POST /protect?wait=false", connections);
+    bench.rows.push(
+      {
+        figure: `verify vs bare route, ${connections} connections`,
+        value: verify && bare ? (100 * verify.requestsPerSecond) / bare.requestsPerSecond : undefined,
+        unit: "%",
+        target: { atLeast: 50 },
+        digits: 0,
+      },
+      {
+        figure: `registrations accepted, ${connections} connections`,
+        value: protect?.requestsPerSecond,
+        unit: "/s",
+        target: { atLeast: 2000 },
+      },
+    );
+  }
+  const confirming = rows.find((r) => r.scenario === "POST /protect (wait for confirmation)");
+  bench.rows.push({
+    figure: `time to confirmation p97.5 (≥ p95), ${confirming?.connections} connections`,
+    value: confirming?.p97_5,
+    unit: "ms",
+    target: { atMost: 1500 },
+  });
+  const errorsAtMost = rows
+    .filter((r) => r.connections === most && r.scenario !== "bare Fastify route (baseline)")
+    .reduce((n, r) => n + r.errors + r.non2xx, 0);
+  bench.rows.push({ figure: `errors and non-2xx at ${most} connections`, value: errorsAtMost, unit: "", target: { atMost: 0 } });
+  bench.notes.push(
+    `daon up (ledger node + API, 1 s blocks, ${options.databaseUrl ? "PostgreSQL + Redis" : "PGlite"}) in one child process; autocannon and the bare Fastify baseline run beside it on the same 2 cores`,
+    `${options.durationS} s per run; protect sends a fresh pre-computed hash per request`,
+  );
+  return bench;
+}
+
+/** A throwaway database on the server of `adminUrl`, so the bench leaves nothing behind. */
+async function freshDatabase(adminUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `daon_bench_${Date.now().toString(36)}`;
+  const run = async (sql: string) => {
+    const client = new pg.Client({ connectionString: adminUrl });
+    await client.connect();
+    await client.query(sql);
+    await client.end();
+  };
+  await run(`create database ${name}`);
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => run(`drop database if exists ${name} with (force)`) };
+}
+
+async function measure(options: ApiBenchOptions): Promise<{ rows: Row[]; ratios: string[] }> {
+  const database = options.databaseUrl ? await freshDatabase(options.databaseUrl) : undefined;
   const dir = await mkdtemp(join(tmpdir(), "daon-bench-api-"));
   const [apiPort, rpcPort, barePort] = [await freePort(), await freePort(), await freePort()];
   const env = {
@@ -86,7 +148,7 @@ export async function runApiBench(options: ApiBenchOptions): Promise<{ rows: Row
     LOG_LEVEL: "warn",
     RATE_LIMIT_MAX: "100000000",
     PROTECT_RATE_LIMIT_MAX: "100000000",
-    ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl, REDIS_URL: options.redisUrl ?? "" } : {}),
+    ...(database ? { DATABASE_URL: database.url, REDIS_URL: options.redisUrl ?? "" } : {}),
   };
   const api = spawn(process.execPath, [resolve(options.repoRoot, "bin/daon.mjs"), "up", "--rpc-laddr", `tcp://127.0.0.1:${rpcPort}`], {
     cwd: dir,
@@ -159,6 +221,7 @@ export async function runApiBench(options: ApiBenchOptions): Promise<{ rows: Row
     await new Promise((r) => setTimeout(r, 1500));
     api.kill("SIGKILL");
     await rm(dir, { recursive: true, force: true });
+    await database?.drop();
   }
 }
 

@@ -117,6 +117,7 @@ describe("daon up on a fresh directory", () => {
   test("creates a test deployment, serves the runbook's status query, and stops cleanly on SIGTERM", async () => {
     dir = await mkdtemp(join(tmpdir(), "daon-up-"));
     const port = await freePort();
+    const apiPort = await freePort();
     child = spawn(process.execPath, [DAON, "up", "--rpc-laddr", `tcp://127.0.0.1:${port}`], {
       cwd: dir,
       stdio: ["ignore", "ignore", "pipe"],
@@ -134,6 +135,9 @@ describe("daon up on a fresh directory", () => {
         .catch(() => 0);
     }
     assert.ok(height >= 1, stderr);
+    // The node answers before the API is up; SIGTERM is for a system that said it is ready.
+    for (let i = 0; i < 300 && !/ready: API/.test(stderr); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.match(stderr, /ready: API http:\/\/127\.0\.0\.1:\d+/);
     assert.match(stderr, /creating an embedded test deployment/);
     const env = parseEnv(readFileSync(join(dir, ".env"), "utf8"));
     const status = await (await fetch(`http://127.0.0.1:${port}/status`)).json();
