@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import type { Database } from "../db/schema.js";
 import type { Confirmations } from "./confirmations.js";
 import type { LedgerClient } from "./ledger-client.js";
+import { RepeatingCycle } from "./repeating-cycle.js";
 
 const MAX_MESSAGES_PER_TX = 2000;
 const INTERVAL_MS = 150;
@@ -18,13 +19,17 @@ const WRONG_SEQUENCE = { codespace: "sdk", code: 32 };
  * ledger has not committed, so an accepted registration is submitted until it lands.
  */
 export class Batcher {
-  #timer: NodeJS.Timeout | undefined;
-  #running: Promise<void> | undefined;
-  #stopped = true;
   #signer: { accountNumber: bigint; sequence: number } | undefined;
   #lastRecovery = 0;
-  /** Last failure, for /health; cleared by a successful cycle. */
-  lastError: string | undefined;
+  readonly #loop = new RepeatingCycle(
+    () => this.#cycle(),
+    (error) => {
+      this.confirmations.stopWaiting(); // api.md §2.2: no wait while the node is known down
+      this.#signer = undefined;
+      this.log.warn({ err: error }, "batcher cycle failed; retrying");
+    },
+    INTERVAL_MS,
+  );
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -33,37 +38,19 @@ export class Batcher {
     private readonly confirmations: Confirmations,
   ) {}
 
+  /** Last failure, for /health; cleared by a successful cycle. */
+  get lastError(): string | undefined {
+    return this.#loop.lastError;
+  }
+
   start(): void {
-    this.#stopped = false;
-    this.#schedule(0);
+    this.#loop.start();
   }
 
   /** Stops after the cycle in progress; with `flush`, first submits what is pending. */
   async stop(options: { flush?: boolean } = {}): Promise<void> {
-    this.#stopped = true;
-    clearTimeout(this.#timer);
-    await this.#running;
+    await this.#loop.stop();
     if (options.flush) await this.#cycle().catch(() => {});
-  }
-
-  #schedule(delay: number): void {
-    if (this.#stopped) return;
-    this.#timer = setTimeout(() => {
-      this.#running = this.#cycle()
-        .then(() => {
-          this.lastError = undefined;
-        })
-        .catch((error) => {
-          this.lastError = (error as Error).message;
-          this.confirmations.stopWaiting(); // api.md §2.2: no wait while the node is known down
-          this.#signer = undefined;
-          this.log.warn({ err: error }, "batcher cycle failed; retrying");
-        })
-        .finally(() => {
-          this.#running = undefined;
-          this.#schedule(this.lastError ? 1000 : INTERVAL_MS);
-        });
-    }, delay);
   }
 
   async #cycle(): Promise<void> {

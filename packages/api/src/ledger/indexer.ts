@@ -7,6 +7,7 @@ import type { Database } from "../db/schema.js";
 import { opaqueId } from "../registrations/registration.js";
 import type { Confirmations } from "./confirmations.js";
 import type { LedgerClient } from "./ledger-client.js";
+import { RepeatingCycle } from "./repeating-cycle.js";
 
 const INTERVAL_MS = 200;
 const MAX_BLOCKS_PER_CYCLE = 50;
@@ -26,12 +27,17 @@ interface Registered {
  * height, tx and block time, in one database transaction per block together with the cursor.
  */
 export class Indexer {
-  #timer: NodeJS.Timeout | undefined;
-  #running: Promise<void> | undefined;
   #stopped = true;
   indexedHeight = 0;
   ledgerHeight = 0;
-  lastError: string | undefined;
+  readonly #loop = new RepeatingCycle(
+    () => this.#cycle(),
+    (error) => {
+      this.confirmations.stopWaiting(); // api.md §2.2: no wait while the node is known down
+      this.log.warn({ err: error }, "indexer cycle failed; retrying");
+    },
+    INTERVAL_MS,
+  );
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -40,40 +46,19 @@ export class Indexer {
     private readonly confirmations: Confirmations,
   ) {}
 
+  /** Last failure (the ledger or the database unreachable); cleared by a successful cycle. */
+  get lastError(): string | undefined {
+    return this.#loop.lastError;
+  }
+
   start(): void {
     this.#stopped = false;
-    this.#schedule(0);
+    this.#loop.start();
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    clearTimeout(this.#timer);
-    await this.#running;
-  }
-
-  /** Reads the ledger up to its current height once; the batcher's shutdown flush waits on it. */
-  async catchUp(): Promise<void> {
-    await this.#running;
-    await this.#cycle();
-  }
-
-  #schedule(delay: number): void {
-    if (this.#stopped) return;
-    this.#timer = setTimeout(() => {
-      this.#running = this.#cycle()
-        .then(() => {
-          this.lastError = undefined;
-        })
-        .catch((error) => {
-          this.lastError = (error as Error).message;
-          this.confirmations.stopWaiting(); // api.md §2.2: no wait while the node is known down
-          this.log.warn({ err: error }, "indexer cycle failed; retrying");
-        })
-        .finally(() => {
-          this.#running = undefined;
-          this.#schedule(this.lastError ? 1000 : INTERVAL_MS);
-        });
-    }, delay);
+    await this.#loop.stop();
   }
 
   async #cycle(): Promise<void> {

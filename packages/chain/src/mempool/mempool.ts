@@ -1,6 +1,5 @@
-import { bytesToHex } from "@noble/hashes/utils.js";
-import { txHash } from "@daon/core";
 import type { CheckedTx } from "../state/app.js";
+import { txHashHex } from "../state/digest.js";
 
 export interface PendingTx extends CheckedTx {
   raw: Uint8Array;
@@ -88,6 +87,4 @@ export class Mempool {
   }
 }
 
-export function hashOf(raw: Uint8Array): string {
-  return bytesToHex(txHash(raw)).toUpperCase();
-}
+export const hashOf = txHashHex;

@@ -21,6 +21,7 @@ import { CommitmentProof } from "cosmjs-types/cosmos/ics23/v1/proofs";
 import { nodeId } from "../home/keys.js";
 import { hex, type LedgerNode } from "../node.js";
 import { BASE_ACCOUNT_TYPE, readAccount, readParams, type TxResult } from "../state/app.js";
+import { txHashHex } from "../state/digest.js";
 import type { StateReader } from "../state/ledger-state.js";
 import type { TxLocation } from "../store/ledger-store.js";
 import { base64, blockJson, hexUpper, txResultJson } from "./json.js";
@@ -97,7 +98,7 @@ async function txJson(node: LedgerNode, location: TxLocation, prove: boolean, re
   const { block } = await blockAt(node, location.height);
   const raw = block.data.txs[location.index];
   const result = (results ?? (await node.store.results(location.height)) ?? [])[location.index];
-  const hash = hex(txHash(raw));
+  const hash = txHashHex(raw);
   const answer: Record<string, unknown> = {
     hash,
     height: String(location.height),
@@ -142,7 +143,7 @@ async function searchTxs(node: LedgerNode, query: Condition[]): Promise<TxLocati
       resultsCache.set(location.height, results);
     }
     const { block } = await blockAt(node, location.height);
-    const hash = hex(txHash(block.data.txs[location.index]));
+    const hash = txHashHex(block.data.txs[location.index]);
     const attributes = attributeMap(results[location.index]?.events ?? [], { "tx.height": String(location.height), "tx.hash": hash });
     if (matches(query, attributes)) found.push(location);
     if (found.length > 100_000) throw failed("query matches more than 100000 txs; narrow it");

@@ -8,7 +8,6 @@ import {
   MsgRegisterContent,
   MsgTransferOwnership,
   Params,
-  txHash,
 } from "@daon/core";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { BaseAccount } from "cosmjs-types/cosmos/auth/v1beta1/auth";
@@ -18,6 +17,7 @@ import { AuthInfo, SignDoc, TxBody, TxRaw } from "cosmjs-types/cosmos/tx/v1beta1
 import { registry, sdk, TxError } from "./errors.js";
 import { stateKeys } from "@daon/core";
 import { type LedgerState, StateOverlay, type StateReader } from "./ledger-state.js";
+import { nativeDigest, txHashHex } from "./digest.js";
 import { Secp256k1Verifier } from "./signatures.js";
 
 export const SECP256K1_PUBKEY_TYPE = "/cosmos.crypto.secp256k1.PubKey";
@@ -98,8 +98,9 @@ export function failure(error: TxError, gasWanted = 0n, gasUsed = 0n): TxResult 
   return { code: error.code, codespace: error.codespace, log: error.message, data: new Uint8Array(), gasWanted, gasUsed, events: [] };
 }
 
+// msg_index tells messages apart within a tx; it is no search key, so the tx index skips it.
 function attributes(values: Record<string, string>): TxEvent["attributes"] {
-  return Object.entries(values).map(([key, value]) => ({ key, value, index: true }));
+  return Object.entries(values).map(([key, value]) => ({ key, value, index: key !== "msg_index" }));
 }
 
 /**
@@ -289,7 +290,7 @@ export class RegistryApp {
       chainId,
       accountNumber,
     }).finish();
-    const id = `${bytesToHex(txHash(signDoc))}:${bytesToHex(tx.signature)}:${bytesToHex(tx.publicKey)}`;
+    const id = `${bytesToHex(nativeDigest(signDoc))}:${bytesToHex(tx.signature)}:${bytesToHex(tx.publicKey)}`;
     if (this.#verified.has(id)) return true;
     const valid = this.#signatures.verify(tx.signature, signDoc, tx.publicKey);
     if (valid) {
@@ -301,7 +302,7 @@ export class RegistryApp {
 
   #runMessages(state: StateOverlay, ctx: BlockContext, tx: DecodedTx): TxEvent[] {
     const params = readParams(state);
-    const hash = bytesToHex(txHash(tx.raw)).toUpperCase();
+    const hash = txHashHex(tx.raw);
     return tx.messages.flatMap((message, index) => {
       const msgIndex = String(index);
       const base = {

@@ -1,5 +1,6 @@
 import { StateTree } from "@daon/core";
 import type { CommitmentProof } from "cosmjs-types/cosmos/ics23/v1/proofs";
+import { nativeDigest } from "./digest.js";
 
 const utf8 = new TextEncoder();
 
@@ -13,7 +14,7 @@ export interface StateReader {
  */
 export class LedgerState implements StateReader {
   readonly #entries = new Map<string, Uint8Array>();
-  readonly #tree = new StateTree();
+  readonly #tree = new StateTree(nativeDigest);
 
   static fromEntries(entries: Iterable<readonly [string, Uint8Array]>): LedgerState {
     const state = new LedgerState();

@@ -45,12 +45,21 @@ export function bitAt(path: Uint8Array, depth: number): 0 | 1 {
   return ((path[depth >> 3] >> (7 - (depth & 7))) & 1) as 0 | 1;
 }
 
-export function stateLeafHash(path: Uint8Array, valueHash: Uint8Array): Uint8Array {
-  return sha256.create().update(STATE_LEAF_OP.prefix).update(path).update(valueHash).digest();
+/** SHA-256 of the concatenated parts; a Node host may pass a native one to StateTree for speed. */
+export type Digest = (...parts: Uint8Array[]) => Uint8Array;
+
+export const portableDigest: Digest = (...parts) => {
+  const hash = sha256.create();
+  for (const part of parts) hash.update(part);
+  return hash.digest();
+};
+
+export function stateLeafHash(path: Uint8Array, valueHash: Uint8Array, digest: Digest = portableDigest): Uint8Array {
+  return digest(STATE_LEAF_OP.prefix, path, valueHash);
 }
 
-export function stateInnerHash(left: Uint8Array, right: Uint8Array): Uint8Array {
-  return sha256.create().update(INNER_PREFIX).update(left).update(right).digest();
+export function stateInnerHash(left: Uint8Array, right: Uint8Array, digest: Digest = portableDigest): Uint8Array {
+  return digest(INNER_PREFIX, left, right);
 }
 
 export function comparePaths(a: Uint8Array, b: Uint8Array): number {
@@ -62,24 +71,26 @@ export class StateTree {
   #root: TreeNode | undefined;
   #size = 0;
 
+  constructor(private readonly digest: Digest = portableDigest) {}
+
   get size(): number {
     return this.#size;
   }
 
   set(key: Uint8Array, value: Uint8Array): void {
-    const path = sha256(key);
-    const valueHash = sha256(value);
-    const leaf: Leaf = { kind: "leaf", path, key, valueHash, hash: stateLeafHash(path, valueHash) };
+    const path = this.digest(key);
+    const valueHash = this.digest(value);
+    const leaf: Leaf = { kind: "leaf", path, key, valueHash, hash: stateLeafHash(path, valueHash, this.digest) };
     this.#root = this.#insert(this.#root, leaf, 0);
   }
 
   root(): Uint8Array {
-    return this.#root ? hashOf(this.#root) : EMPTY_SUBTREE;
+    return this.#root ? hashOf(this.#root, this.digest) : EMPTY_SUBTREE;
   }
 
   /** ICS-23 proof that `key` holds `value` (value supplied by the caller's store), or that it is absent. */
   prove(key: Uint8Array, valueAt: (key: Uint8Array) => Uint8Array): CommitmentProof {
-    const path = sha256(key);
+    const path = this.digest(key);
     const { leaf } = this.#walk(path);
     if (leaf && comparePaths(leaf.path, path) === 0) {
       return { exist: this.#existence(leaf, valueAt) };
@@ -115,7 +126,7 @@ export class StateTree {
     while (node && node.kind === "inner") {
       const goRight = bitAt(path, depth) === 1;
       const sibling = goRight ? node.left : node.right;
-      siblings.push(sibling ? hashOf(sibling) : EMPTY_SUBTREE);
+      siblings.push(sibling ? hashOf(sibling, this.digest) : EMPTY_SUBTREE);
       node = goRight ? node.right : node.left;
       depth++;
     }
@@ -148,10 +159,14 @@ function split(a: Leaf, b: Leaf, depth: number): Inner {
   return { kind: "inner", left: bitA === 0 ? a : b, right: bitA === 0 ? b : a, hash: undefined };
 }
 
-function hashOf(node: TreeNode): Uint8Array {
+function hashOf(node: TreeNode, digest: Digest): Uint8Array {
   if (node.kind === "leaf") return node.hash;
   if (!node.hash) {
-    node.hash = stateInnerHash(node.left ? hashOf(node.left) : EMPTY_SUBTREE, node.right ? hashOf(node.right) : EMPTY_SUBTREE);
+    node.hash = stateInnerHash(
+      node.left ? hashOf(node.left, digest) : EMPTY_SUBTREE,
+      node.right ? hashOf(node.right, digest) : EMPTY_SUBTREE,
+      digest,
+    );
   }
   return node.hash;
 }
