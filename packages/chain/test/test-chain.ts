@@ -2,9 +2,9 @@ import { createHash } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DirectSecp256k1HdWallet, Registry } from "@cosmjs/proto-signing";
+import { DirectSecp256k1HdWallet, type GeneratedType, Registry } from "@cosmjs/proto-signing";
 import { defaultRegistryTypes } from "@cosmjs/stargate";
-import { MsgNameSuccessor, MsgRegisterContent, MsgTransferOwnership } from "@daon/core";
+import { registryTypes } from "@daon/core";
 import { initHome, LedgerService, type NodeConfig } from "../src/index.js";
 
 /** A throwaway chain for tests: a home in a temp dir with funded wallets, and its running node. */
@@ -20,12 +20,7 @@ export interface TestChain {
 }
 
 export function daonRegistry(): Registry {
-  return new Registry([
-    ...defaultRegistryTypes,
-    [MsgRegisterContent.typeUrl, MsgRegisterContent],
-    [MsgTransferOwnership.typeUrl, MsgTransferOwnership],
-    [MsgNameSuccessor.typeUrl, MsgNameSuccessor],
-  ]);
+  return new Registry([...defaultRegistryTypes, ...registryTypes.map((type): [string, GeneratedType] => [type.typeUrl, type])]);
 }
 
 export async function createTestHome(options: { wallets?: number; consensus?: Partial<NodeConfig["consensus"]> } = {}) {

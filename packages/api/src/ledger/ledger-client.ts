@@ -1,14 +1,7 @@
-import { DirectSecp256k1HdWallet, Registry } from "@cosmjs/proto-signing";
+import { DirectSecp256k1HdWallet, type GeneratedType, Registry } from "@cosmjs/proto-signing";
 import { defaultRegistryTypes, SigningStargateClient } from "@cosmjs/stargate";
 import { Comet38Client, type comet38, HttpClient } from "@cosmjs/tendermint-rpc";
-import {
-  MsgNameSuccessor,
-  MsgRegisterContent,
-  MsgTransferOwnership,
-  QUERY_VERIFY_CONTENT,
-  QueryVerifyContentRequest,
-  QueryVerifyContentResponse,
-} from "@daon/core";
+import { QUERY_VERIFY_CONTENT, QueryVerifyContentRequest, QueryVerifyContentResponse, registryTypes } from "@daon/core";
 import { BaseAccount } from "cosmjs-types/cosmos/auth/v1beta1/auth";
 import { QueryAccountRequest, QueryAccountResponse } from "cosmjs-types/cosmos/auth/v1beta1/query";
 import { TxRaw } from "cosmjs-types/cosmos/tx/v1beta1/tx";
@@ -28,12 +21,7 @@ export interface BroadcastOutcome {
 
 export type EncodedMessage = { typeUrl: string; value: unknown };
 
-const registry = new Registry([
-  ...defaultRegistryTypes,
-  [MsgRegisterContent.typeUrl, MsgRegisterContent],
-  [MsgTransferOwnership.typeUrl, MsgTransferOwnership],
-  [MsgNameSuccessor.typeUrl, MsgNameSuccessor],
-]);
+const registry = new Registry([...defaultRegistryTypes, ...registryTypes.map((type): [string, GeneratedType] => [type.typeUrl, type])]);
 
 /**
  * The API's view of the ledger node, through CosmJS: CometBFT RPC reads, queries, and
