@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import { Redis } from "ioredis";
 import { pino, type Logger } from "pino";
+import { authenticate } from "./auth/caller.js";
 import type { ApiConfig } from "./config/config.js";
 import { type OpenDatabase, openDatabase } from "./db/database.js";
 import { createHttpApp, type HttpApp } from "./http/app.js";
@@ -80,6 +81,7 @@ export class ApiService {
     const app = await createHttpApp(config, logger, redis);
     let service: ApiService | undefined;
 
+    authenticate(app, {});
     app.addHook("onResponse", async (request, reply) => {
       const labels = { method: request.method, route: request.routeOptions.url ?? "unmatched", status: String(reply.statusCode) };
       metrics.httpRequests.inc(labels);

@@ -27,6 +27,30 @@ const ConfigSchema = Type.Object({
   BODY_LIMIT_FILE: Integer(25 * 1024 * 1024, 1024),
   METRICS_ALLOW: Type.String({ default: "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7" }),
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 32 })),
+  // Accounts (api.md §3). Secrets are optional in development; production refuses to start without strong ones.
+  JWT_SECRET: Type.Optional(Type.String({ minLength: 1 })),
+  JWT_SECRET_PREVIOUS: Type.Optional(Type.String({ minLength: 1 })),
+  ENCRYPTION_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  ENCRYPTION_KEY_PREVIOUS: Type.Optional(Type.String({ minLength: 1 })),
+  MAGIC_LINK_LIFETIME: Integer(900, 60),
+  ACCESS_TOKEN_LIFETIME: Integer(900, 60),
+  REFRESH_TOKEN_LIFETIME: Integer(30 * 24 * 3600, 60),
+  ADMIN_EMAILS: Type.String({ default: "" }),
+  PROTECT_REQUIRE_AUTH: Type.Boolean({ default: false }),
+  SMTP_URL: Type.Optional(Type.String({ minLength: 1 })),
+  MAIL_FROM: Type.String({ default: "DAON <no-reply@localhost>" }),
+  // Platforms (api.md §4).
+  API_KEY_SECRET: Type.Optional(Type.String({ minLength: 1 })),
+  API_KEY_SECRET_PREVIOUS: Type.Optional(Type.String({ minLength: 1 })),
+  // Webhooks (api.md §5).
+  WEBHOOK_ALLOW_HTTP: Type.Boolean({ default: false }),
+  WEBHOOK_ALLOWED_CIDRS: Type.String({ default: "" }),
+  WEBHOOK_TIMEOUT_MS: Integer(10_000, 100),
+  // Operations (ops.md §0): read by the CLI from the same .env.
+  BACKUP_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  DAON_SUPERVISOR: Type.Union([Type.Literal("process"), Type.Literal("systemd"), Type.Literal("compose")], { default: "process" }),
+  DAON_TOPOLOGY: Type.Union([Type.Literal("single"), Type.Literal("split")], { default: "single" }),
+  API_REPLICAS: Integer(2, 1),
   LOG_LEVEL: Type.Union(
     [
       Type.Literal("fatal"),
@@ -55,7 +79,13 @@ const NUMERIC = new Set([
   "PROTECT_WAIT_MS",
   "BODY_LIMIT_JSON",
   "BODY_LIMIT_FILE",
+  "MAGIC_LINK_LIFETIME",
+  "ACCESS_TOKEN_LIFETIME",
+  "REFRESH_TOKEN_LIFETIME",
+  "WEBHOOK_TIMEOUT_MS",
+  "API_REPLICAS",
 ]);
+const BOOLEAN = new Set(["PROTECT_REQUIRE_AUTH", "WEBHOOK_ALLOW_HTTP"]);
 
 /** Validates settings from `.env` and the environment into a typed config; throws ConfigError naming each problem. */
 export function loadConfig(env: Record<string, string | undefined>): ApiConfig {
@@ -64,7 +94,12 @@ export function loadConfig(env: Record<string, string | undefined>): ApiConfig {
   for (const name of known) {
     const value = env[name];
     if (value === undefined || value === "") continue;
-    input[name] = NUMERIC.has(name) && /^\d+$/.test(value) ? Number(value) : value;
+    input[name] =
+      NUMERIC.has(name) && /^\d+$/.test(value)
+        ? Number(value)
+        : BOOLEAN.has(name) && /^(true|false)$/.test(value)
+          ? value === "true"
+          : value;
   }
   const withDefaults = Value.Default(ConfigSchema, input);
   const errors = [...Value.Errors(ConfigSchema, withDefaults)];

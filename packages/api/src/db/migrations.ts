@@ -1,7 +1,11 @@
 import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from "kysely";
+import { accountMigrations } from "../accounts/migrations.js";
+import { operationsMigrations } from "../operations/migrations.js";
+import { platformMigrations } from "../platforms/migrations.js";
+import { webhookMigrations } from "../webhooks/migrations.js";
 
-/** The schema's history; the same migrations run on PostgreSQL and PGlite. */
-const migrations: Record<string, Migration> = {
+/** The registrations' part of the schema's history. */
+const registrationMigrations: Record<string, Migration> = {
   "0001_registrations": {
     async up(db: Kysely<unknown>) {
       await db.schema
@@ -54,6 +58,15 @@ const migrations: Record<string, Migration> = {
       await sql`insert into indexer_cursor (id, height) values (1, 0)`.execute(db);
     },
   },
+};
+
+/** The schema's history, applied in name order; the same migrations run on PostgreSQL and PGlite. */
+const migrations: Record<string, Migration> = {
+  ...registrationMigrations,
+  ...accountMigrations,
+  ...platformMigrations,
+  ...webhookMigrations,
+  ...operationsMigrations,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

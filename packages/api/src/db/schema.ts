@@ -1,6 +1,10 @@
 import type { ColumnType, Generated } from "kysely";
+import type { AccountTables } from "../accounts/tables.js";
+import type { OperationsTables } from "../operations/tables.js";
+import type { PlatformTables } from "../platforms/tables.js";
+import type { WebhookTables } from "../webhooks/tables.js";
 
-type Timestamp = ColumnType<Date, Date | string, Date | string>;
+export type Timestamp = ColumnType<Date, Date | string, Date | string>;
 
 /** One row per content hash ever accepted: the read model the API answers from. */
 export interface RegistrationsTable {
@@ -47,7 +51,8 @@ export interface IndexerCursorTable {
   height: ColumnType<string, number, number>;
 }
 
-export interface Database {
+/** Every table; each concept declares its own in its folder's `tables.ts`. */
+export interface Database extends AccountTables, PlatformTables, WebhookTables, OperationsTables {
   registrations: RegistrationsTable;
   outbox: OutboxTable;
   submissions: SubmissionsTable;
