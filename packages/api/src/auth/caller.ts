@@ -1,4 +1,5 @@
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyRequest } from "fastify";
+import type { HttpApp } from "../http/app.js";
 import { ApiError } from "../http/errors.js";
 
 /** Who is making a request (api.md §1 "Credentials"): nobody, a signed-in account, or a platform key. */
@@ -52,7 +53,7 @@ const unauthorized = (message: string) => new ApiError(401, "UNAUTHORIZED", mess
  * absent header is anonymous; a present but unknown, malformed or revoked one is refused,
  * never ignored.
  */
-export function authenticate(app: FastifyInstance, resolvers: CredentialResolvers): void {
+export function authenticate(app: HttpApp, resolvers: CredentialResolvers): void {
   app.decorateRequest("caller", undefined as unknown as AnonymousCaller);
   app.addHook("onRequest", async (request) => {
     request.caller = ANONYMOUS;
