@@ -8,7 +8,10 @@ export function fingerprint(value: string): string {
 const WEAK_WORDS = ["changeme", "example", "default", "password", "secret"];
 const KNOWN_DEFAULTS = new Set(["dev", "development", "test", "admin", "letmein", "your-secret-here", "supersecret"]);
 
-/** Estimated entropy: length × log2 of the alphabet the value draws from. */
+/**
+ * Estimated entropy: length × log2 of the alphabet the value draws from, the alphabet being no
+ * larger than the characters it really uses (so "aaaa…" or "abab…" counts as weak).
+ */
 function entropyBits(value: string): number {
   let alphabet = 0;
   if (/[a-z]/.test(value)) alphabet += 26;
@@ -16,7 +19,8 @@ function entropyBits(value: string): number {
   if (/[0-9]/.test(value)) alphabet += 10;
   if (/[^A-Za-z0-9]/.test(value)) alphabet += 32;
   if (/^[0-9a-f]+$/i.test(value)) alphabet = 16;
-  return value.length * Math.log2(Math.max(alphabet, 2));
+  const used = new Set(value).size;
+  return value.length * Math.log2(Math.max(Math.min(alphabet, used), 1));
 }
 
 /** Why a secret is not fit for production (ops.md §3 secrets.strength), or undefined if it is. */
