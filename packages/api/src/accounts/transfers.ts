@@ -162,6 +162,16 @@ export async function recordCommittedTransfers(
       .where("content_hash", "=", contentHash)
       .executeTakeFirst();
     if (!registration) continue;
+    // A replayed block (reindex) finds its transfer recorded: nothing to apply, and no pending twin to claim.
+    const recorded = await trx
+      .selectFrom("transfers")
+      .select("id")
+      .where("content_hash", "=", contentHash)
+      .where("tx_hash", "=", block.txHash)
+      .where("new_owner", "=", transfer.newOwner)
+      .where("status", "=", "confirmed")
+      .executeTakeFirst();
+    if (recorded) continue;
     let committed = await trx
       .updateTable("transfers")
       .set({ status: "confirmed", tx_hash: block.txHash, block_height: block.height, block_time: block.blockTime })
@@ -172,32 +182,23 @@ export async function recordCommittedTransfers(
       .executeTakeFirst();
     if (committed) confirmed.push(committed.id);
     else {
-      // Replaying blocks (reindex) finds it recorded already.
-      const recorded = await trx
-        .selectFrom("transfers")
-        .select("id")
-        .where("content_hash", "=", contentHash)
-        .where("tx_hash", "=", block.txHash)
-        .where("new_owner", "=", transfer.newOwner)
-        .executeTakeFirst();
-      if (!recorded) {
-        committed = await trx
-          .insertInto("transfers")
-          .values({
-            id: opaqueId("t"),
-            content_hash: contentHash,
-            previous_owner: registration.owner_id,
-            new_owner: transfer.newOwner,
-            reason: null,
-            status: "confirmed",
-            tx_hash: block.txHash,
-            block_height: block.height,
-            block_time: block.blockTime,
-            created_at: block.blockTime,
-          })
-          .returningAll()
-          .executeTakeFirstOrThrow();
-      }
+      // Moved by another submitter: recorded from the ledger.
+      committed = await trx
+        .insertInto("transfers")
+        .values({
+          id: opaqueId("t"),
+          content_hash: contentHash,
+          previous_owner: registration.owner_id,
+          new_owner: transfer.newOwner,
+          reason: null,
+          status: "confirmed",
+          tx_hash: block.txHash,
+          block_height: block.height,
+          block_time: block.blockTime,
+          created_at: block.blockTime,
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow();
     }
     await trx.updateTable("registrations").set({ owner_id: transfer.newOwner }).where("content_hash", "=", contentHash).execute();
     if (committed) {

@@ -2,6 +2,20 @@ import type { Redis } from "ioredis";
 
 type Callback = (error: Error | null, result?: { current: number; ttl: number }) => void;
 
+interface Taken {
+  allowed: boolean;
+  current: number;
+  ttl: number;
+}
+
+/** All or nothing: the units are taken only if they all fit under the limit. */
+const TAKE = `
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current + tonumber(ARGV[1]) > tonumber(ARGV[2]) then return {0, current, redis.call('PTTL', KEYS[1])} end
+current = redis.call('INCRBY', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3], 'NX')
+return {1, current, redis.call('PTTL', KEYS[1])}`;
+
 interface Window {
   current: number;
   startedAt: number;
@@ -14,7 +28,7 @@ interface Window {
 export function rateLimitStore(redis: Redis | undefined, onFallback: (error: Error) => void, keyPrefix = "daon:rl:") {
   const local = new Map<string, Window>();
 
-  function countLocally(key: string, timeWindow: number): { current: number; ttl: number } {
+  function countLocally(key: string, timeWindow: number, units = 1, max = Number.POSITIVE_INFINITY): Taken {
     const now = Date.now();
     let window = local.get(key);
     if (!window || window.startedAt + timeWindow <= now) {
@@ -22,8 +36,9 @@ export function rateLimitStore(redis: Redis | undefined, onFallback: (error: Err
       if (local.size > 50_000) local.clear();
       local.set(key, window);
     }
-    window.current += 1;
-    return { current: window.current, ttl: window.startedAt + timeWindow - now };
+    const allowed = window.current + units <= max;
+    if (allowed) window.current += units;
+    return { allowed, current: window.current, ttl: window.startedAt + timeWindow - now };
   }
 
   return class FallbackStore {
@@ -56,6 +71,23 @@ export function rateLimitStore(redis: Redis | undefined, onFallback: (error: Err
         });
     }
 
+    /**
+     * Takes `units` at once from `key`'s counter (a bulk request's works: @fastify/rate-limit
+     * counts requests); when fewer are left under `max`, nothing is taken.
+     */
+    async take(key: string, units: number, timeWindow: number, max: number): Promise<Taken> {
+      const id = this.prefix + key;
+      if (redis && redis.status === "ready") {
+        try {
+          const [allowed, current, ttl] = (await redis.eval(TAKE, 1, id, units, max, timeWindow)) as number[];
+          return { allowed: allowed === 1, current, ttl: ttl > 0 ? ttl : timeWindow };
+        } catch (error) {
+          onFallback(error as Error);
+        }
+      }
+      return countLocally(id, timeWindow, units, max);
+    }
+
     read(key: string, callback: Callback): void {
       const window = local.get(this.prefix + key);
       callback(null, { current: window?.current ?? 0, ttl: 0 });
@@ -70,3 +102,6 @@ export function rateLimitStore(redis: Redis | undefined, onFallback: (error: Err
     }
   };
 }
+
+/** The counters of one deployment's rate limits, as routes that charge several units take from them. */
+export type RateLimitCounters = InstanceType<ReturnType<typeof rateLimitStore>>;
