@@ -4,6 +4,7 @@
  * The system runs as `daon up` (1 s blocks) in a child process; autocannon drives it from here.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { BENCH_ADMIN, benchPlatformKey } from "./api/platform-key.js";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
@@ -78,7 +79,14 @@ function row(scenario: string, connections: number, result: autocannon.Result): 
   };
 }
 
-const protectBody = () => JSON.stringify({ contentHash: randomBytes(32).toString("hex"), metadata: { type: "bench" } });
+/** Hashes the protect runs sent, so verify can also be measured over many distinct registrations. */
+const sentHashes: string[] = [];
+const protectBody = () => {
+  const contentHash = randomBytes(32).toString("hex");
+  if (sentHashes.length < 200_000) sentHashes.push(contentHash);
+  return JSON.stringify({ contentHash, metadata: { type: "bench" } });
+};
+const anySentHash = () => sentHashes[Math.floor(Math.random() * sentHashes.length)];
 
 export async function runApiBench(options: ApiBenchOptions): Promise<BenchSection> {
   const { rows, ratios } = await measure(options);
@@ -146,6 +154,7 @@ async function measure(options: ApiBenchOptions): Promise<{ rows: Row[]; ratios:
     ...process.env,
     PORT: String(apiPort),
     LOG_LEVEL: "warn",
+    ADMIN_EMAILS: BENCH_ADMIN,
     RATE_LIMIT_MAX: "100000000",
     PROTECT_RATE_LIMIT_MAX: "100000000",
     ...(database ? { DATABASE_URL: database.url, REDIS_URL: options.redisUrl ?? "" } : {}),
@@ -168,6 +177,7 @@ async function measure(options: ApiBenchOptions): Promise<{ rows: Row[]; ratios:
         await fetch(`${base}/api/v1/protect`, { method: "POST", headers: { "content-type": "application/json" }, body: protectBody() })
       ).text(),
     ).contentHash;
+    const platformKey = await benchPlatformKey(base, join(dir, "data"));
     const rows: Row[] = [];
     const ratios: string[] = [];
     for (const connections of options.connections) {
@@ -193,9 +203,27 @@ async function measure(options: ApiBenchOptions): Promise<{ rows: Row[]; ratios:
           },
         ]),
       );
-      rows.push(bareResult, verify, protect);
+      const verifyMany = row(
+        "GET /api/v1/verify/:hash (distinct hashes)",
+        connections,
+        await run(`${base}/api/v1/verify/${known}`, connections, options.durationS, [
+          { method: "GET", setupRequest: (request) => ({ ...request, path: `/api/v1/verify/${anySentHash()}` }) },
+        ]),
+      );
+      const protectWithKey = row(
+        "POST /protect?wait=false (platform key)",
+        connections,
+        await run(`${base}/api/v1/protect?wait=false`, connections, options.durationS, [
+          {
+            method: "POST",
+            headers: { "content-type": "application/json", authorization: `Bearer ${platformKey}` },
+            setupRequest: (request) => ({ ...request, body: protectBody() }),
+          },
+        ]),
+      );
+      rows.push(bareResult, verify, verifyMany, protect, protectWithKey);
       ratios.push(
-        `${connections} connections: verify ${((100 * verify.requestsPerSecond) / bareResult.requestsPerSecond).toFixed(0)}% of the bare route; protect (accepted) ${protect.requestsPerSecond}/s`,
+        `${connections} connections: verify ${((100 * verify.requestsPerSecond) / bareResult.requestsPerSecond).toFixed(0)}% of the bare route (distinct hashes ${((100 * verifyMany.requestsPerSecond) / bareResult.requestsPerSecond).toFixed(0)}%); protect (accepted) ${protect.requestsPerSecond}/s anonymous, ${protectWithKey.requestsPerSecond}/s with a platform key (${((100 * protectWithKey.requestsPerSecond) / Math.max(protect.requestsPerSecond, 1)).toFixed(0)}%)`,
       );
     }
     // Waiting for the ledger: latency of protect with wait=true is the time to confirmation.
