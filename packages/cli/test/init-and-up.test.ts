@@ -95,7 +95,8 @@ describe("daon init", () => {
       assert.match(both.stderr, /choose one of/);
       assert.equal(existsSync(join(other, ".env")), false);
 
-      const mainnet = await daon(["init", "--mainnet", "--json"], other);
+      // A production init defaults to /opt/daon (ops.md §0); a test keeps its state in its own directory.
+      const mainnet = await daon(["init", "--mainnet", "--state-dir", join(other, "data"), "--json"], other);
       assert.equal(mainnet.code, 0, mainnet.stderr);
       const env = parseEnv(readFileSync(join(other, ".env"), "utf8"));
       assert.equal(env.CHAIN_ID, "daon-mainnet-1");
