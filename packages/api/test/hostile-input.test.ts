@@ -155,16 +155,6 @@ const get = (category: string, path: string, expect: Expect, extra: Partial<Host
 /** A path segment as a client would put it on the wire: anything outside printable ASCII percent-encoded. */
 const segment = (text: string) => text.replace(/[^\x21-\x7e]|[%?#/]/gu, (c) => encodeURIComponent(c));
 
-/** What ajv (coerceTypes: "array") makes of a value where a string is wanted; undefined when it cannot. */
-function coercedString(value: unknown): string | undefined {
-  if (Array.isArray(value)) {
-    const [only] = value;
-    return value.length === 1 && (only === null || typeof only !== "object") ? coercedString(only) : undefined;
-  }
-  if (typeof value === "string") return value;
-  if (typeof value === "number" || typeof value === "boolean") return String(value);
-  return value === null ? "" : undefined;
-}
 const isPlainObject = (value: unknown) => typeof value === "object" && value !== null && !Array.isArray(value);
 
 const WRONG_VALUES: readonly unknown[] = [
@@ -421,7 +411,7 @@ const UNKNOWN_ROUTES = [
   "/api/v1/admin/users",
   "/api/v1/transfer",
   "/api/v1/user/profile",
-  "/auth/verify",
+  "/internal/auth/verify",
   "/internal/ops/status",
   "/metrics",
   "/.env",
@@ -495,7 +485,8 @@ function generate(rng: Rng): { requests: Hostile[]; raw: RawHostile[] } {
     const body: Record<string, unknown> = field === "contentHash" || field === "content" ? {} : { content: unique(category) };
     setPath(body, field, value);
     let valid: boolean;
-    if (field === "content") valid = (coercedString(value) ?? "") !== "";
+    // JSON bodies are not coerced: only a non-empty string is text.
+    if (field === "content") valid = typeof value === "string" && value !== "";
     else if (field === "metadata") valid = isPlainObject(value);
     else if (field === "license" || field === "licensing_email" || field === "licensing_uri") valid = value === null;
     else if (field.startsWith("metadata.")) valid = value === null;

@@ -68,6 +68,9 @@ const ConfigSchema = Type.Object({
 
 export type ApiConfig = Static<typeof ConfigSchema> & { verificationBaseUrl: string };
 
+/** Every setting name the API knows (preflight calls other names in `.env` unknown). */
+export const CONFIG_NAMES: readonly string[] = Object.keys(ConfigSchema.properties);
+
 export class ConfigError extends Error {}
 
 const NUMERIC = new Set([

@@ -24,6 +24,8 @@ export interface RegistrationsTable {
   tx_hash: string | null;
   block_time: ColumnType<Date | null, Date | string | null, Date | string | null>;
   ledger_creator: string | null;
+  /** Test traffic tag (`loadtest:<runId>`, `smoke`), null for real registrations (ops.md §13). */
+  source: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** Registrations waiting to reach the ledger, written in the same transaction as the registration. */

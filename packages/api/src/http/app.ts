@@ -1,3 +1,4 @@
+import { AjvCompiler } from "@fastify/ajv-compiler";
 import cors from "@fastify/cors";
 import helmet from "@fastify/helmet";
 import rateLimit from "@fastify/rate-limit";
@@ -10,7 +11,14 @@ import type { Logger } from "pino";
 import { maxHeaderSize } from "node:http";
 import type { ApiConfig } from "../config/config.js";
 import { ApiError, envelope, validationError } from "./errors.js";
-import { rateLimitStore } from "./rate-limit-store.js";
+import { type RateLimitCounters, rateLimitStore } from "./rate-limit-store.js";
+
+declare module "fastify" {
+  interface FastifyInstance {
+    /** The rate-limit counters (@fastify/rate-limit's store), for routes that take several units at once. */
+    rateLimits: RateLimitCounters;
+  }
+}
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const JSON_BODY_LIMIT = 1024 * 1024;
@@ -26,6 +34,18 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   );
 }
 
+/** Validators that coerce types everywhere but in JSON bodies (`{"content": 123}` is not the text "123"). */
+const strictBodies: BuildValidator = (externalSchemas, options) => {
+  const coercing = AjvCompiler()(externalSchemas, options);
+  const strict = AjvCompiler()(externalSchemas, {
+    ...options,
+    customOptions: { ...(options as { customOptions?: object })?.customOptions, coerceTypes: false },
+  } as typeof options);
+  return (route) => (route.httpPart === "body" ? strict : coercing)(route);
+};
+
+type BuildValidator = ReturnType<typeof AjvCompiler>;
+
 /** The Fastify instance with the API's cross-cutting behaviour; features register as plugins. */
 export async function createHttpApp(config: ApiConfig, logger: Logger, redis: Redis | undefined) {
   const app = Fastify({
@@ -40,6 +60,8 @@ export async function createHttpApp(config: ApiConfig, logger: Logger, redis: Re
       return typeof given === "string" && REQUEST_ID.test(given) ? given : crypto.randomUUID();
     },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", allErrors: true } },
+    // Query strings and params are text, so they are coerced ("20" → 20); a JSON body has real types and a wrong one is refused.
+    schemaController: { compilersFactory: { buildValidator: strictBodies } },
     routerOptions: { maxParamLength: 256 },
     // A client that never finishes sending its request gives up its connection (slow-loris).
     requestTimeout: 30_000,
@@ -104,6 +126,8 @@ export async function createHttpApp(config: ApiConfig, logger: Logger, redis: Re
   });
   app.addHook("onRequest", async (request, reply) => {
     reply.header("X-Request-Id", request.id);
+    // The asterisk form names no resource (it would otherwise reach the portal's "/").
+    if (request.raw.url === "*") throw new ApiError(404, "NOT_FOUND", "no route for *");
     if (request.raw.httpVersion === "1.1" && request.headers.host === undefined) {
       throw validationError([{ field: "headers.host", message: "is required in HTTP/1.1" }]);
     }
@@ -191,19 +215,31 @@ export async function createHttpApp(config: ApiConfig, logger: Logger, redis: Re
   await app.register(cors, {
     origin: origins,
     credentials: false,
-    exposedHeaders: ["X-Request-Id", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"],
+    exposedHeaders: [
+      "X-Request-Id",
+      "Retry-After",
+      "RateLimit-Limit",
+      "RateLimit-Remaining",
+      "RateLimit-Reset",
+      ...["Limit", "Remaining", "Reset"].flatMap((name) => [`X-RateLimit-${name}-Hourly`, `X-RateLimit-${name}-Daily`]),
+    ],
   });
+  // Keys are per chain: every instance of one deployment shares them, another deployment on the same Redis does not.
+  const RateLimits = rateLimitStore(
+    redis,
+    (error) => logger.warn({ err: error }, "rate limits fall back to memory: Redis unavailable"),
+    `daon:rl:${config.CHAIN_ID}:`,
+  );
+  // Routes that charge several units per request (bulk protect) take them from the same counters.
+  app.decorate("rateLimits", new RateLimits());
   await app.register(rateLimit, {
     global: true,
     max: config.RATE_LIMIT_MAX,
     timeWindow: config.RATE_LIMIT_WINDOW_MS,
-    // Keys are per chain: every instance of one deployment shares them, another deployment on the same Redis does not.
-    store: rateLimitStore(
-      redis,
-      (error) => logger.warn({ err: error }, "rate limits fall back to memory: Redis unavailable"),
-      `daon:rl:${config.CHAIN_ID}:`,
-    ),
-    allowList: (request) => !request.url.startsWith("/api/v1"),
+    store: RateLimits,
+    // Requests with a load-test key count against that key's own quota instead (ops.md §4; set by authenticate, which runs first).
+    // Platform keys have quotas instead (api.md §7): resolved by authenticate()'s onRequest hook, which runs first.
+    allowList: (request) => !request.url.startsWith("/api/v1") || request.testTraffic !== undefined || request.caller?.kind === "platform",
     enableDraftSpec: true,
     errorResponseBuilder: (_request, context) =>
       new ApiError(

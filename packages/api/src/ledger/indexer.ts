@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
-import { fromLedgerHash, licenceFromLedger, MsgRegisterContent } from "@daon/core";
+import { fromLedgerHash, licenceFromLedger, MsgRegisterContent, MsgTransferOwnership } from "@daon/core";
 import { TxBody, TxRaw } from "cosmjs-types/cosmos/tx/v1beta1/tx";
-import type { Kysely } from "kysely";
+import type { Kysely, Transaction } from "kysely";
 import type { Logger } from "pino";
+import { recordCommittedTransfers } from "../accounts/transfers.js";
 import type { Database } from "../db/schema.js";
 import { opaqueId } from "../registrations/registration.js";
 import type { Confirmations } from "./confirmations.js";
@@ -21,6 +22,13 @@ interface Registered {
   fingerprint: string;
   platform: string;
 }
+
+/** Work done in the block's transaction just before registrations are marked confirmed (webhooks queue `content.confirmed`). */
+export type ConfirmingHook = (
+  trx: Transaction<Database>,
+  contentHashes: string[],
+  block: { height: number; txHash: string; blockTime: Date },
+) => Promise<unknown>;
 
 /**
  * Follows committed blocks into the read model: registrations become confirmed with their
@@ -44,6 +52,7 @@ export class Indexer {
     private readonly ledger: LedgerClient,
     private readonly log: Logger,
     private readonly confirmations: Confirmations,
+    private readonly onConfirming?: ConfirmingHook,
   ) {}
 
   /** Last failure (the ledger or the database unreachable); cleared by a successful cycle. */
@@ -61,6 +70,14 @@ export class Indexer {
     await this.#loop.stop();
   }
 
+  /**
+   * One block in its own transaction, outside the background loop: how `daon reindex` replays
+   * the ledger. Idempotent: indexing a block again leaves the read model as it was.
+   */
+  indexBlock(height: number): Promise<void> {
+    return this.#indexBlock(height);
+  }
+
   async #cycle(): Promise<void> {
     const cursor = await this.db.selectFrom("indexer_cursor").select("height").where("id", "=", 1).executeTakeFirstOrThrow();
     this.indexedHeight = Number(cursor.height);
@@ -76,6 +93,7 @@ export class Indexer {
     const [{ block }, results] = await Promise.all([this.ledger.block(height), this.ledger.blockResults(height)]);
     const blockTime = new Date(block.header.time.getTime());
     const confirmed: string[] = [];
+    const transfersConfirmed: string[] = [];
     await this.db.transaction().execute(async (trx) => {
       for (const [index, raw] of block.txs.entries()) {
         const txHash = createHash("sha256").update(raw).digest("hex").toUpperCase();
@@ -89,11 +107,31 @@ export class Indexer {
             .where("tx_hash", "=", txHash)
             .where("status", "=", "submitted")
             .execute();
+          await trx
+            .updateTable("transfers")
+            .set({ status: "pending", tx_hash: null })
+            .where("tx_hash", "=", txHash)
+            .where("status", "=", "submitted")
+            .execute();
           continue;
         }
         const registered = registrationsIn(raw);
-        if (registered.length === 0) continue;
+        const transferred = transfersIn(raw);
+        const block = { height, txHash, blockTime };
+        if (registered.length === 0) {
+          // A tx of ownership transfers only (accounts/transfers.ts).
+          if (transferred.length > 0) {
+            transfersConfirmed.push(...(await recordCommittedTransfers(trx, transferred, block)));
+            await trx
+              .updateTable("submissions")
+              .set({ status: "committed", committed_height: height })
+              .where("tx_hash", "=", txHash)
+              .execute();
+          }
+          continue;
+        }
         const hashes = registered.map((r) => fromLedgerHash(r.ledgerHash));
+        await this.onConfirming?.(trx, hashes, { height, txHash, blockTime });
         await trx
           .updateTable("registrations")
           .set({ status: "confirmed", block_height: height, tx_hash: txHash, block_time: blockTime, ledger_creator: registered[0].creator })
@@ -134,10 +172,27 @@ export class Indexer {
         await trx.updateTable("outbox").set({ status: "done" }).where("content_hash", "in", hashes).execute();
         await trx.updateTable("submissions").set({ status: "committed", committed_height: height }).where("tx_hash", "=", txHash).execute();
         confirmed.push(...hashes);
+        // Transfers in the same tx come after its registrations.
+        if (transferred.length > 0) transfersConfirmed.push(...(await recordCommittedTransfers(trx, transferred, block)));
       }
       await trx.updateTable("indexer_cursor").set({ height }).where("id", "=", 1).execute();
     });
     this.confirmations.announce(confirmed);
+    this.confirmations.announce(transfersConfirmed);
+  }
+}
+
+function transfersIn(raw: Uint8Array): { ledgerContentHash: string; newOwner: string }[] {
+  try {
+    const body = TxBody.decode(TxRaw.decode(raw).bodyBytes);
+    return body.messages
+      .filter((any) => any.typeUrl === MsgTransferOwnership.typeUrl)
+      .map((any) => {
+        const msg = MsgTransferOwnership.decode(any.value);
+        return { ledgerContentHash: msg.contentHash, newOwner: msg.newOwner };
+      });
+  } catch {
+    return [];
   }
 }
 

@@ -1,4 +1,5 @@
-import { type Kysely, sql } from "kysely";
+import { type Kysely, sql, type Transaction } from "kysely";
+import { transfersOf } from "../accounts/transfers.js";
 import type { Database } from "../db/schema.js";
 import { opaqueId, type RegistrationRow } from "./registration.js";
 
@@ -12,11 +13,27 @@ export interface NewRegistration {
   fingerprint: string;
   platform: string;
   ownerId: string | null;
+  /** Test traffic tag (`loadtest:<runId>`, `smoke`); absent for real registrations. */
+  source?: string | null;
 }
+
+export interface CreatedRegistration {
+  row: RegistrationRow;
+  created: boolean;
+}
+
+/** Most registrations one group commit takes (bounded so one transaction stays short). */
+const MAX_GROUP = 500;
+
+/** Work done inside the transaction that creates registrations (webhooks queue `content.protected` there). */
+export type RegistrationsCreatedHook = (trx: Transaction<Database>, created: RegistrationRow[], now: Date) => Promise<unknown>;
 
 /** Registrations and their outbox entries in the database. */
 export class RegistrationStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly onCreated?: RegistrationsCreatedHook,
+  ) {}
 
   async find(contentHash: string): Promise<RegistrationRow | undefined> {
     return this.db.selectFrom("registrations").selectAll().where("content_hash", "=", contentHash).executeTakeFirst();
@@ -24,18 +41,19 @@ export class RegistrationStore {
 
   /**
    * Records registrations that do not exist yet and queues each for the ledger, in one
-   * transaction; a hash that exists (even from a concurrent twin) is returned as existing.
+   * transaction; a hash that exists (even from a concurrent twin, or earlier in the same
+   * list) is returned as existing. Results are in the order given.
    */
-  async createMany(registrations: NewRegistration[], now = new Date()): Promise<{ row: RegistrationRow; created: boolean }[]> {
+  async createMany(registrations: NewRegistration[], now = new Date()): Promise<CreatedRegistration[]> {
+    if (registrations.length === 0) return [];
     return this.db.transaction().execute(async (trx) => {
-      const results: { row: RegistrationRow; created: boolean }[] = [];
-      for (const r of registrations) {
-        const inserted = await trx
-          .insertInto("registrations")
-          .values({
+      const inserted = await trx
+        .insertInto("registrations")
+        .values(
+          registrations.map((r) => ({
             content_hash: r.contentHash,
             protection_id: opaqueId("p"),
-            status: "pending",
+            status: "pending" as const,
             license: r.license,
             ai_training_policy: r.aiTrainingPolicy,
             licensing_email: r.licensingEmail,
@@ -45,24 +63,76 @@ export class RegistrationStore {
             platform: r.platform,
             owner_id: r.ownerId,
             created_at: now,
-          })
-          .onConflict((c) => c.column("content_hash").doNothing())
-          .returningAll()
-          .executeTakeFirst();
-        if (inserted) {
-          await trx.insertInto("outbox").values({ content_hash: r.contentHash, status: "pending", created_at: now }).execute();
-          results.push({ row: inserted, created: true });
-        } else {
-          const existing = await trx
-            .selectFrom("registrations")
-            .selectAll()
-            .where("content_hash", "=", r.contentHash)
-            .executeTakeFirstOrThrow();
-          results.push({ row: existing, created: false });
-        }
+            source: r.source ?? null,
+          })),
+        )
+        .onConflict((c) => c.column("content_hash").doNothing())
+        .returningAll()
+        .execute();
+      if (inserted.length > 0) {
+        await trx
+          .insertInto("outbox")
+          .values(inserted.map((row) => ({ content_hash: row.content_hash, status: "pending" as const, created_at: now })))
+          .execute();
+        await this.onCreated?.(trx, inserted, now);
       }
-      return results;
+      const fresh = new Map(inserted.map((row) => [row.content_hash, row]));
+      const others = registrations.map((r) => r.contentHash).filter((hash) => !fresh.has(hash));
+      const existing =
+        others.length === 0
+          ? new Map<string, RegistrationRow>()
+          : new Map(
+              (await trx.selectFrom("registrations").selectAll().where("content_hash", "in", others).execute()).map((row) => [
+                row.content_hash,
+                row,
+              ]),
+            );
+      return registrations.map((r) => {
+        const row = fresh.get(r.contentHash);
+        // The first of twins in one list is created; the later ones see it as existing.
+        if (row) {
+          fresh.delete(r.contentHash);
+          existing.set(r.contentHash, row);
+          return { row, created: true };
+        }
+        return { row: existing.get(r.contentHash)!, created: false };
+      });
     });
+  }
+
+  /**
+   * One registration, committed together with the others that arrive while a commit is in
+   * flight (group commit): under load, many requests share one transaction and one fsync.
+   */
+  create(registration: NewRegistration): Promise<CreatedRegistration> {
+    return new Promise((resolve, reject) => {
+      this.#waiting.push({ registration, resolve, reject });
+      if (!this.#committing) void this.#commitWaiting();
+    });
+  }
+
+  readonly #waiting: { registration: NewRegistration; resolve(result: CreatedRegistration): void; reject(error: unknown): void }[] = [];
+  #committing = false;
+
+  async #commitWaiting(): Promise<void> {
+    this.#committing = true;
+    while (this.#waiting.length > 0) {
+      const group = this.#waiting.splice(0, MAX_GROUP);
+      try {
+        const results = await this.createMany(group.map((g) => g.registration));
+        for (const [i, g] of group.entries()) g.resolve(results[i]);
+      } catch (error) {
+        // One bad registration must not fail the others: retry them one by one.
+        if (group.length === 1) group[0].reject(error);
+        else for (const g of group) this.createMany([g.registration]).then(([result]) => g.resolve(result), g.reject);
+      }
+    }
+    this.#committing = false;
+  }
+
+  /** The work's ownership transfers for its history, oldest first (accounts/transfers.ts). */
+  transfersOf(contentHash: string) {
+    return transfersOf(this.db, contentHash);
   }
 
   async statusOf(contentHashes: string[]): Promise<Map<string, RegistrationRow>> {

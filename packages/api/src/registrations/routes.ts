@@ -7,9 +7,11 @@ import { ApiError, validationError } from "../http/errors.js";
 import type { Confirmations } from "../ledger/confirmations.js";
 import type { Indexer } from "../ledger/indexer.js";
 import type { Metrics } from "../observability/metrics.js";
+import { ConfirmedCache } from "./confirmed-cache.js";
 import { contentHashOf, type ProtectContent, type ProtectFields, prepareRegistration } from "./protect-input.js";
 import { registrationObject, type RegistrationRow } from "./registration.js";
 import type { RegistrationStore } from "./registration-store.js";
+import type { ProtectOwner } from "../platforms/platform-protect.js";
 
 export interface RegistrationRoutesOptions {
   store: RegistrationStore;
@@ -22,6 +24,12 @@ export interface RegistrationRoutesOptions {
   fileBodyLimit: number;
   jsonBodyLimit: number;
   protectRateLimit: { max: number; timeWindow: number };
+  /** PROTECT_REQUIRE_AUTH: anonymous protect is refused (401). */
+  protectRequiresAuth?: boolean;
+  /** A signed-in creator's protect limit per account and window (api.md §7: 120/min). */
+  accountProtectRateLimitMax?: number;
+  /** Platform keys (platforms/): whom a registration is for, and what the platform's answer adds; also serves /broker/protect. */
+  platformOwner?: (request: FastifyRequest, username: string | undefined, broker: boolean) => Promise<ProtectOwner | undefined>;
 }
 
 const Hash = Type.String({ maxLength: 200, description: "64 hex characters, optionally sha256:-prefixed" });
@@ -40,7 +48,8 @@ const Fields = {
   licensing_email: Type.Optional(NullableString(254)),
   licensing_uri: Type.Optional(NullableString(2048)),
 };
-const ProtectJson = Type.Object({ content: Type.Optional(Type.String()), contentHash: Type.Optional(Hash), ...Fields });
+const Username = Type.Optional(Type.String({ maxLength: 300, description: "platform keys only: the platform's user" }));
+const ProtectJson = Type.Object({ content: Type.Optional(Type.String()), contentHash: Type.Optional(Hash), ...Fields, username: Username });
 const FileQuery = Type.Object({
   title: Type.Optional(Type.String()),
   type: Type.Optional(Type.String()),
@@ -49,6 +58,7 @@ const FileQuery = Type.Object({
   ai_training_policy: Type.Optional(Type.String()),
   licensing_email: Type.Optional(Type.String()),
   licensing_uri: Type.Optional(Type.String()),
+  username: Username,
   wait: Type.Optional(Type.String({ maxLength: 8 })),
 });
 const Registration = Type.Object({}, { additionalProperties: true, description: "The registration object (api.md §2.2)" });
@@ -58,7 +68,7 @@ const ErrorEnvelope = Type.Object({
 });
 
 /** `wait` as api.md says: true (default) → PROTECT_WAIT_MS, false → none, seconds → up to 30 s. */
-function waitMs(wait: string | undefined, defaultMs: number): number {
+export function waitMs(wait: string | undefined, defaultMs: number): number {
   if (wait === undefined || wait === "true") return defaultMs;
   if (wait === "false" || wait === "0") return 0;
   if (/^\d+(\.\d+)?$/.test(wait) && Number(wait) <= 30) return Number(wait) * 1000;
@@ -92,77 +102,101 @@ function jsonBodyLimit(limit: number) {
 export const registrationRoutes: FastifyPluginAsyncTypebox<RegistrationRoutesOptions> = async (app, options) => {
   const { store, confirmations, indexer, metrics } = options;
   const limitJson = jsonBodyLimit(options.jsonBodyLimit);
+  const confirmedCache = new ConfirmedCache(() => indexer.indexedHeight);
   const answer = (row: RegistrationRow, existing: boolean) =>
     registrationObject(row, { chainId: options.chainId, verificationBaseUrl: options.verificationBaseUrl, existing });
   const confirmedAmong = async (hashes: string[]) =>
     new Set([...(await store.statusOf(hashes)).values()].filter((r) => r.status === "confirmed").map((r) => r.content_hash));
 
-  async function protect(content: ProtectContent, fields: ProtectFields, wait: string | undefined) {
-    const registration = prepareRegistration(content, fields, { platform: "api", ownerId: null });
+  async function protect(
+    content: ProtectContent,
+    fields: ProtectFields,
+    wait: string | undefined,
+    source: string | null,
+    ownerId: string | null = null,
+    owner?: ProtectOwner,
+  ) {
+    const registration = { ...prepareRegistration(content, fields, owner ?? { platform: "api", ownerId }), source };
     const waitFor = waitMs(wait, options.protectWaitMs);
-    const earlier = await store.find(registration.contentHash);
-    if (earlier) {
-      metrics.registrations.inc({ status: "existing" });
-      return { status: 200, body: { success: true, ...answer(earlier, true) } };
-    }
-    const [{ row, created }] = await store.createMany([registration]);
+    const { row, created } = await store.create(registration);
     metrics.registrations.inc({ status: created ? "created" : "existing" });
-    if (!created) return { status: 200, body: { success: true, ...answer(row, true) } };
+    if (!created) return { status: 200, body: { success: true, ...answer(row, true), ...(await owner?.describe(row)) } };
     // No waiting while the ledger is known to be down: the registration is safe in the outbox.
     const confirmed = waitFor > 0 && !indexer.lastError && (await confirmations.waitFor([row.content_hash], waitFor, confirmedAmong));
     const latest = confirmed ? ((await store.find(row.content_hash)) ?? row) : row;
-    return { status: latest.status === "confirmed" ? 201 : 202, body: { success: true, ...answer(latest, false) } };
+    return {
+      status: latest.status === "confirmed" ? 201 : 202,
+      body: { success: true, ...answer(latest, false), ...(await owner?.describe(latest)) },
+    };
   }
 
-  app.post(
-    "/api/v1/protect",
-    {
-      bodyLimit: options.fileBodyLimit,
-      preParsing: limitJson,
-      config: { rateLimit: options.protectRateLimit },
-      schema: {
-        summary: "Register a work: text, a file's bytes (application/octet-stream), or a pre-computed hash",
-        tags: ["content"],
-        querystring: FileQuery,
-        body: Type.Union([ProtectJson, Type.Unsafe<Buffer>({ type: "string", format: "binary" })]),
-        response: { 200: Registration, 201: Registration, 202: Registration, "4xx": ErrorEnvelope, "5xx": ErrorEnvelope },
+  for (const url of ["/api/v1/protect", "/api/v1/broker/protect"])
+    app.post(
+      url,
+      {
+        bodyLimit: options.fileBodyLimit,
+        preParsing: limitJson,
+        config: {
+          // Anonymous callers are limited per client IP, signed-in creators per account.
+          rateLimit: {
+            ...options.protectRateLimit,
+            keyGenerator: (request: FastifyRequest) =>
+              request.caller?.kind === "user" ? `account:${request.caller.accountId}` : request.ip,
+            max: (request: FastifyRequest) =>
+              request.caller?.kind === "user" ? (options.accountProtectRateLimitMax ?? 120) : options.protectRateLimit.max,
+          },
+        },
+        schema: {
+          summary: "Register a work: text, a file's bytes (application/octet-stream), or a pre-computed hash",
+          tags: ["content"],
+          querystring: FileQuery,
+          body: Type.Union([ProtectJson, Type.Unsafe<Buffer>({ type: "string", format: "binary" })]),
+          response: { 200: Registration, 201: Registration, 202: Registration, "4xx": ErrorEnvelope, "5xx": ErrorEnvelope },
+        },
       },
-    },
-    async (request, reply) => {
-      let content: ProtectContent;
-      let fields: ProtectFields;
-      if (Buffer.isBuffer(request.body)) {
-        const q = request.query;
-        content = { kind: "file", bytes: request.body };
-        fields = {
-          metadata: Object.fromEntries(
-            Object.entries({ title: q.title, type: q.type, description: q.description }).filter(([, v]) => v !== undefined),
-          ),
-          license: q.license,
-          ai_training_policy: q.ai_training_policy,
-          licensing_email: q.licensing_email,
-          licensing_uri: q.licensing_uri,
-        };
-      } else {
-        const body = request.body as Static<typeof ProtectJson>;
-        if ((body.content === undefined) === (body.contentHash === undefined)) {
-          throw validationError([{ field: "content", message: "send exactly one of content and contentHash" }]);
+      async (request, reply) => {
+        if (options.protectRequiresAuth && request.caller.kind === "anonymous" && !request.testTraffic) {
+          throw new ApiError(401, "UNAUTHORIZED", "sign in to protect works (PROTECT_REQUIRE_AUTH)");
         }
-        content = body.content !== undefined ? { kind: "text", content: body.content } : { kind: "hash", contentHash: body.contentHash! };
-        fields = body;
-      }
-      const { status, body } = await protect(content, fields, request.query.wait);
-      return reply.code(status).send(body);
-    },
-  );
+        const username = Buffer.isBuffer(request.body) ? request.query.username : (request.body as { username?: string } | null)?.username;
+        const owner = await options.platformOwner?.(request, username, request.routeOptions.url === "/api/v1/broker/protect");
+        let content: ProtectContent;
+        let fields: ProtectFields;
+        if (Buffer.isBuffer(request.body)) {
+          const q = request.query;
+          content = { kind: "file", bytes: request.body };
+          fields = {
+            metadata: Object.fromEntries(
+              Object.entries({ title: q.title, type: q.type, description: q.description }).filter(([, v]) => v !== undefined),
+            ),
+            license: q.license,
+            ai_training_policy: q.ai_training_policy,
+            licensing_email: q.licensing_email,
+            licensing_uri: q.licensing_uri,
+          };
+        } else {
+          const body = request.body as Static<typeof ProtectJson>;
+          if ((body.content === undefined) === (body.contentHash === undefined)) {
+            throw validationError([{ field: "content", message: "send exactly one of content and contentHash" }]);
+          }
+          content = body.content !== undefined ? { kind: "text", content: body.content } : { kind: "hash", contentHash: body.contentHash! };
+          fields = body;
+        }
+        const ownerId = request.caller.kind === "user" ? request.caller.ownerId : null;
+        const { status, body } = await protect(content, fields, request.query.wait, request.testTraffic?.tag ?? null, ownerId, owner);
+        return reply.code(status).send(body);
+      },
+    );
 
   app.get(
     "/api/v1/verify/:hash",
     { schema: { summary: "Look up a registration by content hash", tags: ["content"], params: Type.Object({ hash: Hash }) } },
     async (request, reply) => {
       const contentHash = contentHashOf({ kind: "hash", contentHash: request.params.hash });
-      const row = await store.find(contentHash);
+      const cached = confirmedCache.get(contentHash);
+      const row = cached ?? (await store.find(contentHash));
       if (!row) return reply.code(404).send(notFound(contentHash, request.id));
+      if (!cached) confirmedCache.remember(row);
       return { success: true, isValid: true, ...answer(row, true) };
     },
   );
@@ -214,6 +248,7 @@ export const registrationRoutes: FastifyPluginAsyncTypebox<RegistrationRoutesOpt
     const contentHash = contentHashOf({ kind: "hash", contentHash: hash });
     const row = await store.find(contentHash);
     if (!row) throw new ApiError(404, "NOT_FOUND", `no registration for ${contentHash}`);
+    const transfers = await store.transfersOf(contentHash);
     return {
       success: true,
       contentHash,
@@ -222,12 +257,14 @@ export const registrationRoutes: FastifyPluginAsyncTypebox<RegistrationRoutesOpt
       events: [
         {
           type: "registered",
-          owner: row.owner_id,
+          // The first owner: the registration's row holds the current one.
+          owner: transfers.length > 0 ? transfers[0].from : row.owner_id,
           status: row.status,
           blockHeight: row.block_height === null ? null : Number(row.block_height),
           txHash: row.tx_hash,
           blockTime: row.block_time ? new Date(row.block_time).toISOString() : null,
         },
+        ...transfers,
       ],
     };
   };
