@@ -60,6 +60,7 @@ export class LedgerNode {
   #timer: NodeJS.Timeout | undefined;
   #producing: Promise<void> | undefined;
   #stopped = true;
+  #paused = 0;
   readonly #inclusionWaiters = new Map<string, ((inclusion: TxInclusion) => void)[]>();
 
   private constructor(
@@ -166,6 +167,17 @@ export class LedgerNode {
     return this.#previous.blockId;
   }
 
+  /** Runs `work` between two blocks: none is produced until it ends (consistent snapshots of the store). */
+  async betweenBlocks<T>(work: () => Promise<T>): Promise<T> {
+    this.#paused += 1;
+    try {
+      await this.#producing;
+      return await work();
+    } finally {
+      this.#paused -= 1;
+    }
+  }
+
   /** Committed state, read only after any commit in progress has finished. */
   async committedState(): Promise<LedgerState> {
     await this.#producing;
@@ -229,6 +241,7 @@ export class LedgerNode {
   /** CometBFT's rules for when the next block may be proposed. */
   #shouldProduce(): boolean {
     const { timeoutCommitMs, createEmptyBlocks, createEmptyBlocksIntervalMs } = this.home.config.consensus;
+    if (this.#paused > 0) return false;
     const since = this.clock() - this.#lastCommitAt;
     if (this.#head.height > 0 && since < timeoutCommitMs) return false;
     if (this.#head.height === 0 || this.mempool.size > 0) return true;

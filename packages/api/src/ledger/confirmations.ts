@@ -9,6 +9,17 @@ const STOP_WAITING = Symbol("stop waiting");
 export class Confirmations {
   readonly #events = new EventEmitter().setMaxListeners(0);
 
+  readonly #changeListeners = new Set<(contentHashes: string[]) => void>();
+
+  /** Registrations this process's indexer changed (confirmed, or moved to another owner): caches forget them. */
+  changed(contentHashes: string[]): void {
+    if (contentHashes.length > 0) for (const listener of this.#changeListeners) listener(contentHashes);
+  }
+
+  onChanged(listener: (contentHashes: string[]) => void): void {
+    this.#changeListeners.add(listener);
+  }
+
   announce(contentHashes: Iterable<string>): void {
     for (const hash of contentHashes) this.#events.emit(hash);
   }

@@ -94,6 +94,8 @@ export class Indexer {
     const blockTime = new Date(block.header.time.getTime());
     const confirmed: string[] = [];
     const transfersConfirmed: string[] = [];
+    /** Works whose owner a transfer in this block changed. */
+    const moved: string[] = [];
     await this.db.transaction().execute(async (trx) => {
       for (const [index, raw] of block.txs.entries()) {
         const txHash = createHash("sha256").update(raw).digest("hex").toUpperCase();
@@ -122,6 +124,7 @@ export class Indexer {
           // A tx of ownership transfers only (accounts/transfers.ts).
           if (transferred.length > 0) {
             transfersConfirmed.push(...(await recordCommittedTransfers(trx, transferred, block)));
+            moved.push(...transferred.map((t) => fromLedgerHash(t.ledgerContentHash)));
             await trx
               .updateTable("submissions")
               .set({ status: "committed", committed_height: height })
@@ -173,12 +176,16 @@ export class Indexer {
         await trx.updateTable("submissions").set({ status: "committed", committed_height: height }).where("tx_hash", "=", txHash).execute();
         confirmed.push(...hashes);
         // Transfers in the same tx come after its registrations.
-        if (transferred.length > 0) transfersConfirmed.push(...(await recordCommittedTransfers(trx, transferred, block)));
+        if (transferred.length > 0) {
+          transfersConfirmed.push(...(await recordCommittedTransfers(trx, transferred, block)));
+          moved.push(...transferred.map((t) => fromLedgerHash(t.ledgerContentHash)));
+        }
       }
       await trx.updateTable("indexer_cursor").set({ height }).where("id", "=", 1).execute();
     });
     this.confirmations.announce(confirmed);
     this.confirmations.announce(transfersConfirmed);
+    this.confirmations.changed([...confirmed, ...moved]);
   }
 }
 

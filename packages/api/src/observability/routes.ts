@@ -25,6 +25,10 @@ export interface ObservabilityOptions {
   instance: string;
   /** True while shutting down: /health answers 503 draining so proxies stop sending. */
   draining: () => boolean;
+  /** checks.webhooks: the webhook outbox's state (webhooks/webhooks.ts). */
+  webhooksHealth?: () => Promise<{ status: string; backlog: number; deadLetters24h: number }>;
+  /** Maintenance mode (writes refused, reads served): shown in /health, which says degraded. */
+  maintenance?: () => Promise<boolean>;
 }
 
 const CHECK_TIMEOUT_MS = 1000;
@@ -40,10 +44,11 @@ export const observabilityRoutes: FastifyPluginAsyncTypebox<ObservabilityOptions
   const startedAt = Date.now();
 
   async function health() {
-    const [db, chain, outbox] = await Promise.allSettled([
+    const [db, chain, outbox, webhooks] = await Promise.allSettled([
       withTimeout(database.ping()),
       withTimeout(ledger.status()),
       withTimeout(store.outboxBacklog()),
+      withTimeout(options.webhooksHealth?.() ?? Promise.resolve({ status: "not_configured", backlog: 0, deadLetters24h: 0 })),
     ]);
     const oldestSeconds =
       outbox.status === "fulfilled" && outbox.value.oldest ? Math.round((Date.now() - outbox.value.oldest.getTime()) / 1000) : 0;
@@ -72,12 +77,17 @@ export const observabilityRoutes: FastifyPluginAsyncTypebox<ObservabilityOptions
               oldestPendingSeconds: oldestSeconds,
             }
           : { status: "down", pending: null, oldestPendingSeconds: null },
-      webhooks: { status: "not_configured", backlog: 0, deadLetters24h: 0 },
+      webhooks: webhooks.status === "fulfilled" ? webhooks.value : { status: "down", backlog: null, deadLetters24h: null },
     };
     if (chain.status === "fulfilled") metrics.ledgerHeight.set(chain.value.height);
+    if (webhooks.status === "fulfilled") metrics.webhookBacklog.set(webhooks.value.backlog);
     metrics.indexerHeight.set(indexer.indexedHeight);
-    if (outbox.status === "fulfilled") metrics.outboxPending.set(outbox.value.pending);
-    const degraded = Object.values(checks).some((check) => check.status === "down" || check.status === "degraded");
+    if (outbox.status === "fulfilled") {
+      metrics.outboxPending.set(outbox.value.pending);
+      metrics.outboxOldestSeconds.set(oldestSeconds);
+    }
+    const maintenance = await withTimeout(options.maintenance?.() ?? Promise.resolve(false)).catch(() => false);
+    const degraded = maintenance || Object.values(checks).some((check) => check.status === "down" || check.status === "degraded");
     const status = options.draining()
       ? "draining"
       : checks.database.status === "down" || chainMismatch
@@ -94,7 +104,7 @@ export const observabilityRoutes: FastifyPluginAsyncTypebox<ObservabilityOptions
       timestamp: new Date().toISOString(),
       chainId: config.CHAIN_ID,
       height: chain.status === "fulfilled" ? chain.value.height : null,
-      maintenance: false,
+      maintenance,
       checks,
     };
   }
@@ -148,11 +158,27 @@ export const observabilityRoutes: FastifyPluginAsyncTypebox<ObservabilityOptions
   );
 
   const metricsAllow = config.METRICS_ALLOW.split(",").filter(Boolean);
-  app.get("/metrics", { schema: { hide: true }, config: { rateLimit: false } }, async (request, reply) => {
+  metrics.buildInfo.set({ version: options.version.version, commit: options.version.commit, chain_id: config.CHAIN_ID }, 1);
+  const metricsSchema = {
+    summary: "Prometheus metrics (text exposition format), for METRICS_ALLOW addresses or Bearer METRICS_TOKEN; 404 for anyone else",
+    tags: ["operations"],
+  };
+  app.get("/metrics", { schema: metricsSchema, config: { rateLimit: false } }, async (request, reply) => {
     const bearer = request.headers.authorization === `Bearer ${config.METRICS_TOKEN}` && config.METRICS_TOKEN !== undefined;
     if (!bearer && !ipAllowed(request.ip, metricsAllow)) throw new ApiError(404, "NOT_FOUND", "route not found");
     metrics.indexerHeight.set(indexer.indexedHeight);
     metrics.ledgerHeight.set(indexer.ledgerHeight);
+    // Read at scrape time, so the outbox series are current without anyone calling /health.
+    const outbox = await withTimeout(store.outboxBacklog()).catch(() => undefined);
+    if (outbox) {
+      metrics.outboxPending.set(outbox.pending);
+      metrics.outboxOldestSeconds.set(outbox.oldest ? Math.max(0, (Date.now() - outbox.oldest.getTime()) / 1000) : 0);
+    }
+    const pool = database.poolStats();
+    metrics.dbPoolConnections.set({ state: "in_use" }, pool.inUse);
+    metrics.dbPoolConnections.set({ state: "idle" }, pool.idle);
+    metrics.dbPoolConnections.set({ state: "waiting" }, pool.waiting);
+    metrics.dbPoolConnections.set({ state: "max" }, pool.max);
     return reply.header("content-type", metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 

@@ -102,7 +102,8 @@ function jsonBodyLimit(limit: number) {
 export const registrationRoutes: FastifyPluginAsyncTypebox<RegistrationRoutesOptions> = async (app, options) => {
   const { store, confirmations, indexer, metrics } = options;
   const limitJson = jsonBodyLimit(options.jsonBodyLimit);
-  const confirmedCache = new ConfirmedCache(() => indexer.indexedHeight);
+  const confirmedCache = new ConfirmedCache();
+  confirmations.onChanged((hashes) => confirmedCache.forget(hashes));
   const answer = (row: RegistrationRow, existing: boolean) =>
     registrationObject(row, { chainId: options.chainId, verificationBaseUrl: options.verificationBaseUrl, existing });
   const confirmedAmong = async (hashes: string[]) =>

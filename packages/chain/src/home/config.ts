@@ -6,6 +6,8 @@ export interface NodeConfig {
   rpc: { laddr: string; maxBodyBytes: number };
   mempool: { size: number; maxTxBytes: number; maxTxsBytes: number };
   consensus: { timeoutCommitMs: number; createEmptyBlocks: boolean; createEmptyBlocksIntervalMs: number };
+  /** Prometheus metrics, off by default as in CometBFT; `daon node --prometheus-laddr` turns them on. */
+  instrumentation?: { prometheus: boolean; prometheusListenAddr: string; namespace: string };
 }
 
 export const defaultConfig: NodeConfig = {
@@ -13,6 +15,7 @@ export const defaultConfig: NodeConfig = {
   rpc: { laddr: "tcp://127.0.0.1:26657", maxBodyBytes: 1_000_000 },
   mempool: { size: 5000, maxTxBytes: 1_048_576, maxTxsBytes: 1_073_741_824 },
   consensus: { timeoutCommitMs: 1000, createEmptyBlocks: true, createEmptyBlocksIntervalMs: 30_000 },
+  instrumentation: { prometheus: false, prometheusListenAddr: ":26660", namespace: "cometbft" },
 };
 
 /** Go duration strings as CometBFT writes them ("1s", "500ms", "1m30s"). */
@@ -33,7 +36,9 @@ export function parseConfig(text: string): NodeConfig {
   const rpc = section("rpc");
   const mempool = section("mempool");
   const consensus = section("consensus");
+  const instrumentation = section("instrumentation");
   const d = defaultConfig;
+  const di = defaultConfig.instrumentation!;
   return {
     moniker: String(toml.moniker ?? d.moniker),
     rpc: {
@@ -55,10 +60,16 @@ export function parseConfig(text: string): NodeConfig {
           ? d.consensus.createEmptyBlocksIntervalMs
           : parseDuration(String(consensus.create_empty_blocks_interval)),
     },
+    instrumentation: {
+      prometheus: instrumentation.prometheus === undefined ? di.prometheus : Boolean(instrumentation.prometheus),
+      prometheusListenAddr: String(instrumentation.prometheus_listen_addr ?? di.prometheusListenAddr),
+      namespace: String(instrumentation.namespace ?? di.namespace),
+    },
   };
 }
 
 export function renderConfig(config: NodeConfig): string {
+  const instrumentation = config.instrumentation ?? defaultConfig.instrumentation!;
   return `# DAON ledger node configuration (CometBFT config.toml names)
 moniker = ${JSON.stringify(config.moniker)}
 
@@ -75,5 +86,10 @@ max_txs_bytes = ${config.mempool.maxTxsBytes}
 timeout_commit = ${JSON.stringify(formatDuration(config.consensus.timeoutCommitMs))}
 create_empty_blocks = ${config.consensus.createEmptyBlocks}
 create_empty_blocks_interval = ${JSON.stringify(formatDuration(config.consensus.createEmptyBlocksIntervalMs))}
+
+[instrumentation]
+prometheus = ${instrumentation.prometheus}
+prometheus_listen_addr = ${JSON.stringify(instrumentation.prometheusListenAddr)}
+namespace = ${JSON.stringify(instrumentation.namespace)}
 `;
 }

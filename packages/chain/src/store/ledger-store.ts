@@ -77,6 +77,11 @@ export class LedgerStore {
     for await (const [key, value] of this.#db.iterator({ gte: "s/", lt: "s0" })) yield [key.slice(2), value];
   }
 
+  /** Every key and value in key order: what a snapshot copies. */
+  async *entries(): AsyncGenerator<[string, Uint8Array]> {
+    for await (const entry of this.#db.iterator()) yield entry;
+  }
+
   async commitBlock(write: BlockWrite): Promise<void> {
     const batch = this.#db.batch();
     const h = write.height;
