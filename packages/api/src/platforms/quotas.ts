@@ -1,4 +1,5 @@
 import { type Kysely, sql } from "kysely";
+import { GroupCommit } from "../db/group-commit.js";
 import type { Database } from "../db/schema.js";
 import { ApiError } from "../http/errors.js";
 
@@ -26,6 +27,9 @@ const DAY = 24 * HOUR;
 const hourStart = (now: Date) => new Date(Math.floor(now.getTime() / HOUR) * HOUR);
 const dayStart = (now: Date) => new Date(Math.floor(now.getTime() / DAY) * DAY);
 
+/** What both windows have used after a charge. */
+type Used = { hour: number; day: number };
+
 /** Thrown inside the charging transaction to undo the hour's count when the day is spent. */
 class DayExhausted extends Error {}
 
@@ -49,23 +53,55 @@ export class Quotas {
     now = new Date(),
   ): Promise<{ allowed: boolean; state: QuotaState; charge?: QuotaCharge }> {
     const charge: QuotaCharge = { platformId, units, hourStart: hourStart(now), dayStart: dayStart(now) };
-    let used: { hour: number; day: number } | undefined;
-    if (units <= limits.hourly && units <= limits.daily) {
-      try {
-        used = await this.db.transaction().execute(async (trx) => {
-          const hour = await this.increment(trx, charge, "hour", limits.hourly);
-          if (hour === undefined) return undefined;
-          const day = await this.increment(trx, charge, "day", limits.daily);
-          if (day === undefined) throw new DayExhausted();
-          return { hour, day };
-        });
-      } catch (error) {
-        if (!(error instanceof DayExhausted)) throw error;
-      }
-    }
+    const used = units <= limits.hourly && units <= limits.daily ? await this.#groupFor(charge, limits).submit(charge) : undefined;
     void this.cleanup(now);
     if (used) return { allowed: true, state: this.stateOf(charge, limits, used), charge };
     return { allowed: false, state: await this.peek(platformId, limits, now) };
+  }
+
+  /** Concurrent requests of one platform in one window are charged together (see GroupCommit). */
+  readonly #groups = new Map<string, GroupCommit<QuotaCharge, Used | undefined>>();
+
+  #groupFor(charge: QuotaCharge, limits: { hourly: number; daily: number }): GroupCommit<QuotaCharge, Used | undefined> {
+    const key = `${charge.platformId} ${charge.hourStart.getTime()} ${limits.hourly} ${limits.daily}`;
+    let group = this.#groups.get(key);
+    if (!group) {
+      if (this.#groups.size > 1000) this.#groups.clear(); // past hours' groups; an idle group holds nothing
+      group = new GroupCommit((charges) => this.#chargeAll(charges, limits));
+      this.#groups.set(key, group);
+    }
+    return group;
+  }
+
+  /** All charges in one transaction when together they fit; else one by one, so each gets its own answer. */
+  async #chargeAll(charges: QuotaCharge[], limits: { hourly: number; daily: number }): Promise<(Used | undefined)[]> {
+    if (charges.length > 1) {
+      const total = charges.reduce((sum, c) => sum + c.units, 0);
+      const used = await this.#charge({ ...charges[0], units: total }, limits);
+      if (used) {
+        let hour = used.hour - total;
+        let day = used.day - total;
+        return charges.map((c) => ({ hour: (hour += c.units), day: (day += c.units) }));
+      }
+    }
+    const results: (Used | undefined)[] = [];
+    for (const charge of charges) results.push(await this.#charge(charge, limits));
+    return results;
+  }
+
+  async #charge(charge: QuotaCharge, limits: { hourly: number; daily: number }): Promise<Used | undefined> {
+    try {
+      return await this.db.transaction().execute(async (trx) => {
+        const hour = await this.increment(trx, charge, "hour", limits.hourly);
+        if (hour === undefined) return undefined;
+        const day = await this.increment(trx, charge, "day", limits.daily);
+        if (day === undefined) throw new DayExhausted();
+        return { hour, day };
+      });
+    } catch (error) {
+      if (error instanceof DayExhausted) return undefined;
+      throw error;
+    }
   }
 
   /** Gives back what a request took (it was refused after admission). */

@@ -1,5 +1,6 @@
 import { type Kysely, sql, type Transaction } from "kysely";
 import { transfersOf } from "../accounts/transfers.js";
+import { GroupCommit } from "../db/group-commit.js";
 import type { Database } from "../db/schema.js";
 import { opaqueId, type RegistrationRow } from "./registration.js";
 
@@ -21,9 +22,6 @@ export interface CreatedRegistration {
   row: RegistrationRow;
   created: boolean;
 }
-
-/** Most registrations one group commit takes (bounded so one transaction stays short). */
-const MAX_GROUP = 500;
 
 /** Work done inside the transaction that creates registrations (webhooks queue `content.protected` there). */
 export type RegistrationsCreatedHook = (trx: Transaction<Database>, created: RegistrationRow[], now: Date) => Promise<unknown>;
@@ -102,33 +100,13 @@ export class RegistrationStore {
 
   /**
    * One registration, committed together with the others that arrive while a commit is in
-   * flight (group commit): under load, many requests share one transaction and one fsync.
+   * flight: under load, many protect requests share one transaction and one fsync.
    */
   create(registration: NewRegistration): Promise<CreatedRegistration> {
-    return new Promise((resolve, reject) => {
-      this.#waiting.push({ registration, resolve, reject });
-      if (!this.#committing) void this.#commitWaiting();
-    });
+    return this.#groups.submit(registration);
   }
 
-  readonly #waiting: { registration: NewRegistration; resolve(result: CreatedRegistration): void; reject(error: unknown): void }[] = [];
-  #committing = false;
-
-  async #commitWaiting(): Promise<void> {
-    this.#committing = true;
-    while (this.#waiting.length > 0) {
-      const group = this.#waiting.splice(0, MAX_GROUP);
-      try {
-        const results = await this.createMany(group.map((g) => g.registration));
-        for (const [i, g] of group.entries()) g.resolve(results[i]);
-      } catch (error) {
-        // One bad registration must not fail the others: retry them one by one.
-        if (group.length === 1) group[0].reject(error);
-        else for (const g of group) this.createMany([g.registration]).then(([result]) => g.resolve(result), g.reject);
-      }
-    }
-    this.#committing = false;
-  }
+  readonly #groups = new GroupCommit<NewRegistration, CreatedRegistration>((registrations) => this.createMany(registrations));
 
   /** The work's ownership transfers for its history, oldest first (accounts/transfers.ts). */
   transfersOf(contentHash: string) {
