@@ -42,7 +42,8 @@ export async function openDatabase(options: {
     const pool = new pg.Pool({
       connectionString: options.databaseUrl,
       max: options.poolMax,
-      connectionTimeoutMillis: 3000,
+      // Long enough to queue behind a busy pool under load; an unreachable server fails sooner (refused).
+      connectionTimeoutMillis: 10_000,
       idleTimeoutMillis: 30_000,
     });
     // A dropped connection while idle must not take the process down; the next query reconnects.

@@ -8,21 +8,34 @@ import type { RegistrationRow } from "./registration.js";
  */
 export class ConfirmedCache {
   readonly #entries = new Map<string, { row: RegistrationRow; at: number }>();
+  /** Lookups under way: concurrent requests for one hash share one database read. */
+  readonly #loading = new Map<string, Promise<RegistrationRow | undefined>>();
 
   constructor(
     private readonly ttlMs = 1000,
     private readonly maxEntries = 10_000,
   ) {}
 
-  get(contentHash: string): RegistrationRow | undefined {
+  /** The registration of a hash: from the cache, from a read already under way, or from `load`. */
+  async find(
+    contentHash: string,
+    load: (contentHash: string) => Promise<RegistrationRow | undefined>,
+  ): Promise<RegistrationRow | undefined> {
     const entry = this.#entries.get(contentHash);
-    if (!entry) return undefined;
-    if (performance.now() - entry.at < this.ttlMs) return entry.row;
-    this.#entries.delete(contentHash);
-    return undefined;
+    if (entry && performance.now() - entry.at < this.ttlMs) return entry.row;
+    if (entry) this.#entries.delete(contentHash);
+    let loading = this.#loading.get(contentHash);
+    if (!loading) {
+      loading = load(contentHash).finally(() => this.#loading.delete(contentHash));
+      this.#loading.set(contentHash, loading);
+      const row = await loading;
+      if (row) this.#remember(row);
+      return row;
+    }
+    return loading;
   }
 
-  remember(row: RegistrationRow): void {
+  #remember(row: RegistrationRow): void {
     if (row.status !== "confirmed") return;
     // Oldest out first: a Map iterates in insertion order.
     if (this.#entries.size >= this.maxEntries) this.#entries.delete(this.#entries.keys().next().value!);

@@ -194,10 +194,8 @@ export const registrationRoutes: FastifyPluginAsyncTypebox<RegistrationRoutesOpt
     { schema: { summary: "Look up a registration by content hash", tags: ["content"], params: Type.Object({ hash: Hash }) } },
     async (request, reply) => {
       const contentHash = contentHashOf({ kind: "hash", contentHash: request.params.hash });
-      const cached = confirmedCache.get(contentHash);
-      const row = cached ?? (await store.find(contentHash));
+      const row = await confirmedCache.find(contentHash, (hash) => store.find(hash));
       if (!row) return reply.code(404).send(notFound(contentHash, request.id));
-      if (!cached) confirmedCache.remember(row);
       return { success: true, isValid: true, ...answer(row, true) };
     },
   );
