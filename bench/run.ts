@@ -15,6 +15,7 @@ import { cleanUpNow, installCleanupHandlers, ownDir, removeDir } from "./lib/cle
 import { type BenchSection, formatSection, verdict } from "./lib/report.js";
 import { runApiBench } from "./api.js";
 import { runLedgerBench } from "./ledger.js";
+import { runWebhookBench } from "./webhooks.js";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -72,6 +73,16 @@ const suites: { name: string; run: (workDir: string) => Promise<BenchSection> }[
         connections: [100, 500, 1500],
         databaseUrl: process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test",
         redisUrl: process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379/3",
+        log,
+      }),
+  },
+  {
+    name: "webhooks",
+    run: () =>
+      runWebhookBench({
+        deliveries: 3000,
+        concurrency: 16,
+        databaseUrl: process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test",
         log,
       }),
   },

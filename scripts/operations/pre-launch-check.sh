@@ -4,6 +4,6 @@
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 if [ -f "$root/bin/daon.mjs" ]; then
-  exec node "$root/bin/daon.mjs" --env-file "${DAON_ENV_FILE:-$PWD/.env}" preflight "$@"
+  exec node -- "$root/bin/daon.mjs" --env-file "${DAON_ENV_FILE:-$PWD/.env}" preflight "$@"
 fi
 exec daon preflight "$@"

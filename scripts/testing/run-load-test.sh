@@ -8,6 +8,6 @@ duration=${3:-20m}
 if [ "$#" -ge 3 ]; then shift 3; else set --; fi
 root=$(cd "$(dirname "$0")/../.." && pwd)
 if [ -f "$root/bin/daon.mjs" ]; then
-  exec node "$root/bin/daon.mjs" loadtest "$url" "$users" "$duration" "$@"
+  exec node -- "$root/bin/daon.mjs" loadtest "$url" "$users" "$duration" "$@"
 fi
 exec daon loadtest "$url" "$users" "$duration" "$@"

@@ -1,10 +1,23 @@
 #!/usr/bin/env node
-import { existsSync } from "node:fs";
-import { Command, Option } from "commander";
-import { ApiService, ConfigError, loadConfig } from "@daon/api";
-import { initDeployment } from "./commands/init.js";
-import { runUntilSignalled, startNode } from "./commands/node.js";
-import { type Deployment, deploymentPaths, readEnv, UsageError } from "./deployment.js";
+import { Command } from "commander";
+import { ConfigError } from "@daon/api";
+import { registerInit } from "./commands/init.js";
+import { registerPreflight } from "./commands/preflight.js";
+import { registerStatus } from "./commands/status.js";
+import { registerHealthcheck } from "./commands/healthcheck.js";
+import { registerRotateKeys } from "./commands/rotate-keys.js";
+import { registerLoadtest } from "./commands/loadtest.js";
+import { registerReport } from "./commands/report.js";
+import { runApi, runNode, runUp } from "./commands/serve.js";
+import { registerProtect } from "./commands/protect.js";
+import { registerReindex } from "./commands/reindex.js";
+import { registerVerify } from "./commands/verify.js";
+import { registerBackup } from "./commands/backup.js";
+import { registerRestore } from "./commands/restore.js";
+import { registerRollback } from "./commands/rollback.js";
+import { registerNodeSnapshot } from "./commands/snapshot.js";
+import { registerWipeAndReset } from "./commands/wipe-and-reset.js";
+import { deploymentPaths, UsageError } from "./deployment.js";
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -19,57 +32,55 @@ function print(result: Record<string, unknown>, human: string): void {
   process.stdout.write(program.opts().json ? `${JSON.stringify({ ok: true, exitCode: 0, ...result })}\n` : `${human}\n`);
 }
 
-program
-  .command("init")
-  .description("create a deployment: ledger keys, genesis, config, API wallet and .env")
-  .addOption(new Option("--profile <profile>", "embedded or production").choices(["embedded", "production"]).default("embedded"))
-  .option("--mainnet", "production chain daon-mainnet-1")
-  .option("--test [suffix]", "test chain daon-test-<suffix> (default: the current UTC time)")
-  .option("--chain-id <id>", "explicit chain ID")
-  .option("--state-dir <dir>", "where keys, secrets and data go (default ./data)")
-  .action(async (options) => {
-    const deployment = deploymentPaths({ envFile: program.opts().envFile, stateDir: options.stateDir });
-    const result = await initDeployment(deployment, options);
-    print(
-      { command: "init", ...result },
-      [
-        `chain ID:          ${result.chainId}`,
-        `API wallet:        ${result.walletAddress}`,
-        `validator address: ${result.validatorAddress}`,
-        `ledger home:       ${result.nodeHome}`,
-        `wallet file:       ${result.walletFile}`,
-        `settings:          ${result.envFile}`,
-        "Save the wallet file to your vault.",
-      ].join("\n"),
-    );
-  });
+registerInit(program, print);
+registerPreflight(program);
+registerStatus(program);
+registerHealthcheck(program);
+registerRotateKeys(program, print);
+registerLoadtest(program);
+registerReport(program);
+registerProtect(program, print);
+registerVerify(program, print);
+registerReindex(program);
+registerBackup(program);
+registerRestore(program);
+registerWipeAndReset(program);
+registerRollback(program);
 
-program
+/** The API serves the portal from packages/web/dist: build it when its sources changed (esbuild, well under a second). */
+async function ensurePortal(): Promise<void> {
+  try {
+    const { ensurePortalBuilt } = await import("@daon/web/build");
+    if ((await ensurePortalBuilt()).built) log("portal built");
+  } catch (error) {
+    log(`portal not built (${(error as Error).message.split("\n")[0]}); the API serves a minimal page instead`);
+  }
+}
+
+const nodeCommand = program
   .command("node")
   .description("run the ledger node of a home directory")
-  .requiredOption("--home <dir>", "node home (config/ and data/)")
+  // Not required here: `daon node snapshot --home DIR` gives it to this command, before the subcommand.
+  .option("--home <dir>", "node home (config/ and data/); required")
   .option("--rpc-laddr <addr>", "override config.toml rpc.laddr, e.g. tcp://127.0.0.1:26657")
+  .option("--prometheus-laddr <addr>", "serve Prometheus metrics there, e.g. 127.0.0.1:26660 (config.toml [instrumentation])")
   .action(async (options) => {
-    const service = await startNode(options.home, options.rpcLaddr, log);
-    process.exitCode = await runUntilSignalled(service, log);
+    if (!options.home) throw new UsageError("required option '--home <dir>' not specified");
+    const deployment = deploymentPaths({ envFile: program.opts().envFile });
+    process.exit(await runNode(deployment, options, log));
   });
+registerNodeSnapshot(nodeCommand, program);
 
 program
   .command("up")
   .description("run everything in one process (creates an embedded test deployment first if there is none)")
   .option("--state-dir <dir>", "state directory (default ./data)")
   .option("--rpc-laddr <addr>", "override the ledger's config.toml rpc.laddr")
+  .option("--prometheus-laddr <addr>", "serve the ledger's Prometheus metrics there, e.g. 127.0.0.1:26660")
   .action(async (options) => {
     const deployment = deploymentPaths({ envFile: program.opts().envFile, stateDir: options.stateDir });
-    if (!existsSync(deployment.envFile)) {
-      log(`no ${deployment.envFile}: creating an embedded test deployment under ${deployment.stateDir}`);
-      const created = await initDeployment(deployment, { profile: "embedded", test: true });
-      log(`created test chain ${created.chainId}; API wallet ${created.walletAddress}`);
-    }
-    const node = await startNode(deployment.nodeHome, options.rpcLaddr, log);
-    const api = await ApiService.start(apiConfig(deployment, { CHAIN_RPC: node.rpcUrl }));
-    log(`ready: API ${api.url} (docs ${api.url}/docs), ledger RPC ${node.rpcUrl}`);
-    process.exitCode = await runUntilSignalled({ stop: async () => (await api.stop(), await node.stop()) }, log);
+    await ensurePortal();
+    process.exit(await runUp(deployment, options, log));
   });
 
 program
@@ -78,16 +89,15 @@ program
   .option("--port <port>", "listen port (default PORT or 3000)")
   .action(async (options) => {
     const deployment = deploymentPaths({ envFile: program.opts().envFile });
-    const api = await ApiService.start(apiConfig(deployment, options.port ? { PORT: options.port } : {}));
-    log(`ready: API ${api.url} against ledger ${api.config.CHAIN_RPC}`);
-    process.exitCode = await runUntilSignalled(api, log);
+    await ensurePortal();
+    process.exit(await runApi(deployment, options, log));
   });
 
-/** API settings: `.env`, then the process environment, then what the command knows. */
-function apiConfig(deployment: Deployment, overrides: Record<string, string>) {
-  const fromFile = existsSync(deployment.envFile) ? readEnv(deployment.envFile) : {};
-  return loadConfig({ DAON_STATE_DIR: deployment.stateDir, ...fromFile, ...process.env, ...overrides });
-}
+// A reader that stops early (`daon preflight | head`) is not an error of ours.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);
+  throw error;
+});
 
 program.parseAsync().catch((error: Error) => {
   log(`daon: ${error.message}`);
