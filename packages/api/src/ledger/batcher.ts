@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { licenceFromLedger, MsgRegisterContent, MsgTransferOwnership, parseLicence, toLedgerHash } from "@daon/core";
-import type { Kysely } from "kysely";
+import type { Kysely, Transaction } from "kysely";
 import type { Logger } from "pino";
 import { pendingTransfers } from "../accounts/transfers.js";
 import type { Database } from "../db/schema.js";
@@ -15,6 +15,18 @@ const ALREADY_EXISTS = { codespace: "contentregistry", code: 3 };
 const WRONG_SEQUENCE = { codespace: "sdk", code: 32 };
 /** Refusals only a transfer earns: the work unknown to the ledger, not the wallet's to move, a bad new owner. */
 const TRANSFER_REFUSED = { codespace: "contentregistry", codes: [4, 5, 8] };
+
+/** A failed tx's registrations and transfers go back to the queue for the next batch. */
+export async function requeue(trx: Transaction<Database>, txHash: string): Promise<void> {
+  for (const table of ["outbox", "transfers"] as const) {
+    await trx
+      .updateTable(table)
+      .set({ status: "pending", tx_hash: null })
+      .where("tx_hash", "=", txHash)
+      .where("status", "=", "submitted")
+      .execute();
+  }
+}
 
 /**
  * Moves the outbox to the ledger: packs pending registrations into one signed tx with many
@@ -268,18 +280,7 @@ export class Batcher {
         .where("tx_hash", "=", txHash)
         .where("status", "=", "broadcast")
         .execute();
-      await trx
-        .updateTable("outbox")
-        .set({ status: "pending", tx_hash: null })
-        .where("tx_hash", "=", txHash)
-        .where("status", "=", "submitted")
-        .execute();
-      await trx
-        .updateTable("transfers")
-        .set({ status: "pending", tx_hash: null })
-        .where("tx_hash", "=", txHash)
-        .where("status", "=", "submitted")
-        .execute();
+      await requeue(trx, txHash);
     });
   }
 

@@ -6,6 +6,7 @@ import type { Logger } from "pino";
 import { recordCommittedTransfers } from "../accounts/transfers.js";
 import type { Database } from "../db/schema.js";
 import { opaqueId } from "../registrations/registration.js";
+import { requeue } from "./batcher.js";
 import type { Confirmations } from "./confirmations.js";
 import type { LedgerClient } from "./ledger-client.js";
 import { RepeatingCycle } from "./repeating-cycle.js";
@@ -103,18 +104,7 @@ export class Indexer {
         if (result.code !== 0) {
           // Our tx failed as a whole: its registrations go back to the queue.
           await trx.updateTable("submissions").set({ status: "failed" }).where("tx_hash", "=", txHash).execute();
-          await trx
-            .updateTable("outbox")
-            .set({ status: "pending", tx_hash: null })
-            .where("tx_hash", "=", txHash)
-            .where("status", "=", "submitted")
-            .execute();
-          await trx
-            .updateTable("transfers")
-            .set({ status: "pending", tx_hash: null })
-            .where("tx_hash", "=", txHash)
-            .where("status", "=", "submitted")
-            .execute();
+          await requeue(trx, txHash);
           continue;
         }
         const registered = registrationsIn(raw);

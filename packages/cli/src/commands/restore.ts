@@ -18,7 +18,7 @@ import { postgresAdminUrl, verifyBackupSet } from "../backups/verify.js";
 import { deploymentPaths, privateDir, UsageError } from "../deployment.js";
 import { takeOpsLock } from "../rotation/ops-lock.js";
 import { type CurrentChain, currentChain, type DeploymentServices, openDeployment, withSettings } from "../services/deployment-services.js";
-import { confirmTyped, OperationFailed, Progress, Prompter, runCommand, utcStamp } from "../services/operation.js";
+import { confirmChainId, confirmTyped, OperationFailed, Progress, Prompter, runCommand, utcStamp } from "../services/operation.js";
 import { waitUntilServing } from "../services/readiness.js";
 import { auditFor, readKeyFile, takeBackup } from "./backup.js";
 
@@ -169,12 +169,7 @@ async function restore(envFile: string, dir: string, options: RestoreOptions) {
       given: options.yesRestore ? "RESTORE" : undefined,
     });
     if (current) {
-      await confirmTyped(prompter, {
-        question: `Type the current chain ID "${current.chainId}" to confirm: `,
-        expected: current.chainId,
-        flag: "--confirm-chain",
-        given: options.confirmChain,
-      });
+      await confirmChainId(prompter, current.chainId, options.confirmChain);
     }
   } finally {
     prompter.close();

@@ -18,7 +18,16 @@ import {
   openDeployment,
   withSettings,
 } from "../services/deployment-services.js";
-import { confirmTyped, Interruption, OperationFailed, Progress, Prompter, runCommand, utcStamp } from "../services/operation.js";
+import {
+  confirmChainId,
+  confirmTyped,
+  Interruption,
+  OperationFailed,
+  Progress,
+  Prompter,
+  runCommand,
+  utcStamp,
+} from "../services/operation.js";
 import { flushRedisDb, redisDbIndex } from "../services/redis-flush.js";
 import { auditFor, takeBackup } from "./backup.js";
 import { checkRestored, describeSet, restoreInPlace } from "./restore.js";
@@ -142,12 +151,7 @@ async function rollback(services: DeploymentServices, options: RollbackOptions) 
       flag: "--yes-rollback",
       given: options.yesRollback ? "ROLLBACK-PRODUCTION" : undefined,
     });
-    await confirmTyped(prompter, {
-      question: `Type the current chain ID "${chain.chainId}" to confirm: `,
-      expected: chain.chainId,
-      flag: "--confirm-chain",
-      given: options.confirmChain,
-    });
+    await confirmChainId(prompter, chain.chainId, options.confirmChain);
     if (late) {
       await confirmTyped(prompter, {
         question: `${chain.chainId} is past --max-age ${options.maxAge}. Type "ROLLBACK-LATE" to confirm: `,

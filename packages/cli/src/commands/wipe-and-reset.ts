@@ -14,7 +14,16 @@ import { privateDir, readEnv, UsageError } from "../deployment.js";
 import { scramVerifier } from "../rotation/scram.js";
 import { takeOpsLock } from "../rotation/ops-lock.js";
 import { type CurrentChain, currentChain, type DeploymentServices, openDeployment, withSettings } from "../services/deployment-services.js";
-import { Interruption, OperationFailed, Progress, Prompter, confirmTyped, runCommand, utcStamp } from "../services/operation.js";
+import {
+  Interruption,
+  OperationFailed,
+  Progress,
+  Prompter,
+  confirmChainId,
+  confirmTyped,
+  runCommand,
+  utcStamp,
+} from "../services/operation.js";
 import { waitUntilServing } from "../services/readiness.js";
 import { flushRedisDb, redisDbIndex } from "../services/redis-flush.js";
 import { auditFor, takeBackup } from "./backup.js";
@@ -287,12 +296,7 @@ async function wipeAndReset(services: DeploymentServices, options: WipeOptions) 
       flag: "--yes-wipe-production",
       given: options.yesWipeProduction ? "WIPE-PRODUCTION" : undefined,
     });
-    await confirmTyped(prompter, {
-      question: `Type the current chain ID "${chain.chainId}" to confirm: `,
-      expected: chain.chainId,
-      flag: "--confirm-chain",
-      given: options.confirmChain,
-    });
+    await confirmChainId(prompter, chain.chainId, options.confirmChain);
     const newChainId = await chooseNewChain(prompter, options.newChain);
     prompter.close();
     return await runSteps(services, chain, newChainId);

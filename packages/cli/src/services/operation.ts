@@ -147,6 +147,16 @@ export async function confirmTyped(
   }
 }
 
+/** The confirmation every destructive command asks last: the current chain ID, typed or given with --confirm-chain. */
+export function confirmChainId(prompter: Prompter, chainId: string, given: string | undefined): Promise<void> {
+  return confirmTyped(prompter, {
+    question: `Type the current chain ID "${chainId}" to confirm: `,
+    expected: chainId,
+    flag: "--confirm-chain",
+    given,
+  });
+}
+
 /** SIGINT during a long operation: the current step finishes first, then the operation stops between steps. */
 export class Interruption {
   #requested = false;
