@@ -7,15 +7,18 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { TOTP } from "otpauth";
 
+// biome-ignore lint/suspicious/noExplicitAny: answers are read by field name, as a client script would
+type Answer = Record<string, any>;
+
 export const BENCH_ADMIN = "bench-admin@daon.invalid";
 
-async function call(base: string, method: string, path: string, body?: unknown, token?: string): Promise<Record<string, any>> {
+async function call(base: string, method: string, path: string, body?: unknown, token?: string): Promise<Answer> {
   const response = await fetch(`${base}${path}`, {
     method,
     headers: { ...(body ? { "content-type": "application/json" } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
     body: body ? JSON.stringify(body) : undefined,
   });
-  const answer = (await response.json()) as Record<string, any>;
+  const answer = (await response.json()) as Answer;
   if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(answer).slice(0, 200)}`);
   return answer;
 }

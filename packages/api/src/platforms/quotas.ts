@@ -81,7 +81,11 @@ export class Quotas {
       if (used) {
         let hour = used.hour - total;
         let day = used.day - total;
-        return charges.map((c) => ({ hour: (hour += c.units), day: (day += c.units) }));
+        return charges.map((c) => {
+          hour += c.units;
+          day += c.units;
+          return { hour, day };
+        });
       }
     }
     const results: (Used | undefined)[] = [];
