@@ -79,14 +79,23 @@ function row(scenario: string, connections: number, result: autocannon.Result): 
   };
 }
 
-/** Hashes the protect runs sent, so verify can also be measured over many distinct registrations. */
-const sentHashes: string[] = [];
-const protectBody = () => {
-  const contentHash = randomBytes(32).toString("hex");
-  if (sentHashes.length < 200_000) sentHashes.push(contentHash);
-  return JSON.stringify({ contentHash, metadata: { type: "bench" } });
-};
-const anySentHash = () => sentHashes[Math.floor(Math.random() * sentHashes.length)];
+const protectBody = () => JSON.stringify({ contentHash: randomBytes(32).toString("hex"), metadata: { type: "bench" } });
+
+/** Registered before the runs (twice the verify cache's size), so verify is also measured over many distinct hashes. */
+const registered: string[] = [];
+async function registerMany(base: string, count: number): Promise<void> {
+  for (let done = 0; done < count; done += 100) {
+    const works = Array.from({ length: 100 }, () => ({ contentHash: randomBytes(32).toString("hex") }));
+    const response = await fetch(`${base}/api/v1/protect/bulk?wait=false`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ works, metadata: { type: "bench" } }),
+    });
+    if (!response.ok) throw new Error(`protect/bulk: ${response.status} ${(await response.text()).slice(0, 200)}`);
+    registered.push(...works.map((w) => w.contentHash));
+  }
+}
+const anyRegistered = () => registered[Math.floor(Math.random() * registered.length)];
 
 export async function runApiBench(options: ApiBenchOptions): Promise<BenchSection> {
   const { rows, ratios } = await measure(options);
@@ -178,6 +187,7 @@ async function measure(options: ApiBenchOptions): Promise<{ rows: Row[]; ratios:
       ).text(),
     ).contentHash;
     const platformKey = await benchPlatformKey(base, join(dir, "data"));
+    await registerMany(base, 20_000);
     const rows: Row[] = [];
     const ratios: string[] = [];
     for (const connections of options.connections) {
@@ -207,7 +217,7 @@ async function measure(options: ApiBenchOptions): Promise<{ rows: Row[]; ratios:
         "GET /api/v1/verify/:hash (distinct hashes)",
         connections,
         await run(`${base}/api/v1/verify/${known}`, connections, options.durationS, [
-          { method: "GET", setupRequest: (request) => ({ ...request, path: `/api/v1/verify/${anySentHash()}` }) },
+          { method: "GET", setupRequest: (request) => ({ ...request, path: `/api/v1/verify/${anyRegistered()}` }) },
         ]),
       );
       const protectWithKey = row(
