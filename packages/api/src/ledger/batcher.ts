@@ -9,7 +9,8 @@ import type { LedgerClient } from "./ledger-client.js";
 import { RepeatingCycle } from "./repeating-cycle.js";
 
 const MAX_MESSAGES_PER_TX = 2000;
-const INTERVAL_MS = 150;
+// Short cycles: a registration waits for the next batch and the next block, and this adds to both.
+const INTERVAL_MS = 50;
 const RECOVERY_INTERVAL_MS = 5000;
 const ALREADY_EXISTS = { codespace: "contentregistry", code: 3 };
 const WRONG_SEQUENCE = { codespace: "sdk", code: 32 };

@@ -11,7 +11,8 @@ import type { Confirmations } from "./confirmations.js";
 import type { LedgerClient } from "./ledger-client.js";
 import { RepeatingCycle } from "./repeating-cycle.js";
 
-const INTERVAL_MS = 200;
+// A confirmation is seen within one cycle of its block (a status call to the node; cheap).
+const INTERVAL_MS = 50;
 const MAX_BLOCKS_PER_CYCLE = 50;
 
 interface Registered {
