@@ -5,7 +5,7 @@ import { appendFile, rename } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { promisify } from "node:util";
 import { DirectSecp256k1HdWallet } from "@cosmjs/proto-signing";
-import { fingerprint, secretWeakness } from "@daon/api";
+import { fingerprint, KEYRING_NAMES, secretWeakness } from "@daon/api";
 import { homePaths, initHome, isChainId, isHomeInitialised, writeFileAtomic } from "@daon/chain";
 import type { Command } from "commander";
 import { Option } from "commander";
@@ -222,12 +222,7 @@ function withPassword(value: string, oldPassword: string | undefined, newPasswor
 const NOT_CARRIED = new Set([
   "CHAIN_ID",
   "API_MNEMONIC",
-  "JWT_SECRET",
-  "JWT_SECRET_PREVIOUS",
-  "API_KEY_SECRET",
-  "API_KEY_SECRET_PREVIOUS",
-  "ENCRYPTION_KEY",
-  "ENCRYPTION_KEY_PREVIOUS",
+  ...KEYRING_NAMES,
   "POSTGRES_PASSWORD",
   "POSTGRES_SUPERUSER_PASSWORD",
   "REDIS_PASSWORD",

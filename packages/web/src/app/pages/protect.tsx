@@ -111,42 +111,20 @@ export function ProtectPage() {
           <input id="protect-title" value={title} maxLength={500} onInput={(e) => setTitle((e.target as HTMLInputElement).value)} />
           <span class="hint">Shown on the public verification page. Never written to the ledger.</span>
         </div>
-        <fieldset class="choices">
-          <legend>Licence: what others may do with your work</legend>
-          {LICENCE_CHOICES.map((choice) => (
-            <label key={choice.value} class="choice">
-              <input
-                type="radio"
-                name="licence"
-                value={choice.value}
-                checked={licence === choice.value}
-                onChange={() => setLicence(choice.value)}
-              />
-              <span>
-                <strong>{choice.label}</strong>
-                <span class="explain">{choice.explanation}</span>
-              </span>
-            </label>
-          ))}
-        </fieldset>
-        <fieldset class="choices">
-          <legend>AI training: may the work train AI models?</legend>
-          {AI_POLICY_CHOICES.map((choice) => (
-            <label key={choice.value} class="choice">
-              <input
-                type="radio"
-                name="ai-policy"
-                value={choice.value}
-                checked={policy === choice.value}
-                onChange={() => setPolicy(choice.value)}
-              />
-              <span>
-                <strong>{choice.label}</strong>
-                <span class="explain">{choice.explanation}</span>
-              </span>
-            </label>
-          ))}
-        </fieldset>
+        <Choices
+          legend="Licence: what others may do with your work"
+          name="licence"
+          choices={LICENCE_CHOICES}
+          chosen={licence}
+          onChoose={setLicence}
+        />
+        <Choices<AiTrainingPolicy>
+          legend="AI training: may the work train AI models?"
+          name="ai-policy"
+          choices={AI_POLICY_CHOICES}
+          chosen={policy}
+          onChoose={setPolicy}
+        />
         {policy === "contact_required" ? (
           <div class="field-row">
             <div class="field">
@@ -217,5 +195,35 @@ function Progress(props: { steps: string[]; current: number }) {
         </li>
       ))}
     </ol>
+  );
+}
+
+/** One radio group of explained choices (licence, AI training policy). */
+function Choices<Value extends string>(props: {
+  legend: string;
+  name: string;
+  choices: readonly { value: Value; label: string; explanation: string }[];
+  chosen: Value;
+  onChoose(value: Value): void;
+}) {
+  return (
+    <fieldset class="choices">
+      <legend>{props.legend}</legend>
+      {props.choices.map((choice) => (
+        <label key={choice.value} class="choice">
+          <input
+            type="radio"
+            name={props.name}
+            value={choice.value}
+            checked={props.chosen === choice.value}
+            onChange={() => props.onChoose(choice.value)}
+          />
+          <span>
+            <strong>{choice.label}</strong>
+            <span class="explain">{choice.explanation}</span>
+          </span>
+        </label>
+      ))}
+    </fieldset>
   );
 }
